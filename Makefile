@@ -1,0 +1,67 @@
+# The README's commands. Everything installs itself: pipenv into a private tool folder (.tools),
+# the locked dependencies into .venv. Pass job options with ARGS, e.g. `make run ARGS="--dry-run"`.
+
+PYTHON ?= python3
+TOOLS := .tools
+PIPENV := $(TOOLS)/bin/pipenv
+PIPENV_VERSION := 2026.10.3
+VENV_STAMP := .venv/.synced
+
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_IGNORE_VIRTUALENVS := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_NOSPIN := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+RUN := $(PIPENV) run
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap run test test-unit test-integration test-e2e test-faults lint bench clean
+
+help:
+	@echo "make run        run the job on config/thoth.yaml (embedded database unless one is configured)"
+	@echo "make test       lint + the whole test suite (what CI runs)"
+	@echo "make test-faults  only the fault-matrix tests"
+	@echo "make lint       ruff + mypy --strict"
+	@echo "make bench      the benchmark (not part of make test)"
+	@echo "make bootstrap  install pipenv and the locked dependencies"
+
+$(PIPENV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "pipenv==$(PIPENV_VERSION)"
+
+$(VENV_STAMP): Pipfile.lock | $(PIPENV)
+	$(PIPENV) sync --dev
+	touch $@
+
+bootstrap: $(VENV_STAMP)
+
+run: bootstrap
+	$(RUN) python3 ./app.py $(ARGS)
+
+lint: bootstrap
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy --strict thoth/package_releases
+
+test: lint
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-unit: bootstrap
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: bootstrap
+	$(RUN) pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: bootstrap
+	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
+
+test-faults: bootstrap
+	$(RUN) pytest -m faults $(PYTEST_ARGS)
+
+bench: bootstrap
+	$(RUN) python3 bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache

