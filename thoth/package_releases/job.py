@@ -21,8 +21,8 @@ from thoth.package_releases.embedded_db import EmbeddedDatabase, EmbeddedDatabas
 from thoth.package_releases.graph import ConnectionLost, DatabaseError, Graph, IndexRow
 from thoth.package_releases.redact import mask_text
 from thoth.package_releases.releases import chunked, shard_of
-from thoth.package_releases.schema import SchemaError
 from thoth.package_releases.report import IndexReport, RunReport
+from thoth.package_releases.schema import SchemaError
 from thoth.package_releases.simple_index import FetchStatus, PageValidators, ProjectVersions, SimpleIndexClient
 
 _LOGGER = logging.getLogger(__name__)
@@ -214,7 +214,9 @@ class Job:
             ]
         return indexes
 
-    def _names_for(self, index: IndexRow, known: set[str] | None, client: SimpleIndexClient, report: IndexReport) -> tuple[list[str], Mapping[str, int] | None] | None:
+    def _names_for(
+        self, index: IndexRow, known: set[str] | None, client: SimpleIndexClient, report: IndexReport
+    ) -> tuple[list[str], Mapping[str, int] | None] | None:
         assert self.config is not None
         monitored = self.config.monitored_names
         serials: Mapping[str, int] | None = None
@@ -248,7 +250,9 @@ class Job:
                     break
                 self._scan_chunk(index, chunk, client, report)
 
-    def _scan_chunk(self, index: IndexRow, chunk: Sequence[str], client: SimpleIndexClient, report: IndexReport) -> None:
+    def _scan_chunk(
+        self, index: IndexRow, chunk: Sequence[str], client: SimpleIndexClient, report: IndexReport
+    ) -> None:
         validators = self._with_reconnect(lambda g: g.page_validators(index.url, chunk))
         found: dict[str, tuple[str, ...]] = {}
         pages: dict[str, PageValidators] = {}
@@ -262,9 +266,7 @@ class Job:
             close = getattr(results, "close", None)
             if close is not None:
                 close()
-        outcome = self._with_reconnect(
-            lambda g: g.record(index, found, pages, dry_run=self.settings.dry_run)
-        )
+        outcome = self._with_reconnect(lambda g: g.record(index, found, pages, dry_run=self.settings.dry_run))
         report.new_releases += len(outcome.new_releases)
         self.report.new_releases.extend(outcome.new_releases)
         for release in outcome.new_releases:

@@ -155,7 +155,9 @@ class RunReport:
         if self.errors:
             lines.append(f"  {len(self.errors)} error(s):")
             for error in self.errors[:_SUMMARY_ERRORS]:
-                where = " ".join(part for part in (error.package_name, error.index_url and f"on {error.index_url}") if part)
+                where = " ".join(
+                    part for part in (error.package_name, error.index_url and f"on {error.index_url}") if part
+                )
                 lines.append(f"    {where}: {error.error}" if where else f"    {error.error}")
             if len(self.errors) > _SUMMARY_ERRORS:
                 lines.append(f"    ... and {len(self.errors) - _SUMMARY_ERRORS} more (see --report)")
