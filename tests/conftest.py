@@ -6,19 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.postgres import TestPostgres
+from tests.support.postgres import PostgresForTests
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[TestPostgres]:
+def postgres() -> Iterator[PostgresForTests]:
     """The session's PostgreSQL (embedded unless THOTH_TEST_DATABASE_URL is set), with a migrated template."""
-    server = TestPostgres()
+    server = PostgresForTests()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def database_url(postgres: TestPostgres) -> Iterator[str]:
+def database_url(postgres: PostgresForTests) -> Iterator[str]:
     """URL of a fresh database at thoth-storages' head and the job's current state schema."""
     url = postgres.create_database()
     yield url

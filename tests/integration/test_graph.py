@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from tests.support.postgres import TestPostgres
+from tests.support.postgres import PostgresForTests
 from thoth.package_releases import graph as graph_module
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.graph import Graph, IndexRow
@@ -66,7 +66,7 @@ def test_template_is_at_thoth_storages_head(graph: Graph) -> None:
     assert graph.state_schema_version() >= 1
 
 
-def test_empty_database_is_refused_without_migration_then_migrated(postgres: TestPostgres) -> None:
+def test_empty_database_is_refused_without_migration_then_migrated(postgres: PostgresForTests) -> None:
     url = postgres.create_empty_database()
     try:
         g = Graph(url)

@@ -37,7 +37,7 @@ def admin_execute(server_url: str, *statements: str) -> None:
         conn.close()
 
 
-class TestPostgres:
+class PostgresForTests:
     """The session's PostgreSQL server and its migrated template."""
 
     def __init__(self) -> None:

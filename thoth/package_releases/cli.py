@@ -181,6 +181,47 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     show_envvar=True,
     help="Number of shards the package names are split into.",
 )
+@click.option(
+    "--feeds/--no-feeds",
+    default=True,
+    show_default=True,
+    envvar=_env("FEEDS"),
+    show_envvar=True,
+    help="Read the configured RSS feeds (the fast path).",
+)
+@click.option(
+    "--scan/--no-scan",
+    default=True,
+    show_default=True,
+    envvar=_env("SCAN"),
+    show_envvar=True,
+    help="Check every known (or listed) package on every enabled index. `--feeds --no-scan` is a cheap run.",
+)
+@click.option(
+    "--notification-attempts",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    envvar=_env("NOTIFICATION_ATTEMPTS"),
+    show_envvar=True,
+    help="Delivery attempts (over all runs) after which a queued trigger notification is marked dead.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=_env("METRICS_FILE"),
+    show_envvar=True,
+    help="Also write the run's Prometheus metrics to this file (text format). Pushing uses "
+    "PROMETHEUS_PUSHGATEWAY_URL (or PROMETHEUS_PUSHGATEWAY_HOST/_PORT).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    envvar=_env("QUIET"),
+    show_envvar=True,
+    help="No progress bar or progress log lines.",
+)
 @click.option("-v", "--verbose", is_flag=True, envvar=_env("VERBOSE"), show_envvar=True, help="Log debug messages.")
 @click.option(
     "-V",
@@ -205,6 +246,11 @@ def main(
     deadline: float | None,
     shard_index: int,
     shard_count: int,
+    feeds: bool,
+    scan: bool,
+    notification_attempts: int,
+    metrics_file: Path | None,
+    quiet: bool,
     verbose: bool,
 ) -> None:
     """Find new releases of Python packages on the indexes registered in Thoth's knowledge graph and record them.
@@ -214,6 +260,8 @@ def main(
     """
     if shard_index >= shard_count:
         raise click.BadParameter(f"must be lower than --shard-count ({shard_count})", param_hint="--shard-index")
+    if not feeds and not scan:
+        raise click.UsageError("--no-feeds and --no-scan together leave nothing to do")
     _init_logging(verbose)
     settings = Settings(
         config=config,
@@ -228,6 +276,11 @@ def main(
         deadline=deadline,
         shard_index=shard_index,
         shard_count=shard_count,
+        feeds=feeds,
+        scan=scan,
+        notification_attempts=notification_attempts,
+        metrics_file=metrics_file,
+        quiet=quiet,
         environ=dict(os.environ),
     )
     job = Job(settings)

@@ -232,9 +232,13 @@ class Graph:
 
     # -- run lock -----------------------------------------------------------------------------------------
 
-    def try_lock(self, shard_index: int = 0, shard_count: int = 1) -> bool:
-        """Take the session advisory lock of this shard; False when another run holds it."""
-        key = shard_count * 100_000 + shard_index
+    def try_lock(self, shard_index: int = 0, shard_count: int = 1, *, scope: str = "scan") -> bool:
+        """Take the session advisory lock of this shard and scope; False when another run holds it.
+
+        Scopes keep a cheap feed-only run from being locked out by a long full scan; overlapping work is
+        still safe (inserts and queued notifications are idempotent), the lock only avoids doing it twice.
+        """
+        key = zlib.crc32(f"{scope}:{shard_index}/{shard_count}".encode()) & 0x7FFFFFFF
         if self._try_lock(key):
             self._lock_key = key
             return True

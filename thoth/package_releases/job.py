@@ -1,4 +1,4 @@
-"""One run of the job: configuration -> knowledge graph -> indexes (and feeds) -> notifications -> report."""
+"""One run of the job: configuration -> knowledge graph -> feeds and indexes -> notifications -> report, metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,13 +16,16 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
-from thoth.package_releases.config import Config, load_config
+from thoth.package_releases import metrics, notifications
+from thoth.package_releases.config import Config, FeedConfig, load_config
 from thoth.package_releases.database import choose_database
 from thoth.package_releases.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError
-from thoth.package_releases.graph import ConnectionLost, DatabaseError, Graph, IndexRow
-from thoth.package_releases.redact import mask_text
+from thoth.package_releases.feeds import fetch_feed
+from thoth.package_releases.graph import ChunkOutcome, ConnectionLost, DatabaseError, Graph, IndexRow, Notifier
+from thoth.package_releases.progress import Progress
+from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked, shard_of
-from thoth.package_releases.report import IndexReport, RunReport
+from thoth.package_releases.report import FeedReport, IndexReport, RunReport
 from thoth.package_releases.schema import SchemaError
 from thoth.package_releases.simple_index import FetchStatus, PageValidators, ProjectVersions, SimpleIndexClient
 
@@ -30,8 +34,8 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Reconnection after a lost database connection: attempts and first delay (doubled each time).
-_RECONNECT_ATTEMPTS = 5
-_RECONNECT_DELAY = 0.5
+RECONNECT_ATTEMPTS = 5
+RECONNECT_DELAY = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class Settings:
     deadline: float | None = None
     shard_index: int = 0
     shard_count: int = 1
+    notification_attempts: int = 10
+    metrics_file: Path | None = None
+    quiet: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -59,7 +66,7 @@ class RunFailed(Exception):
     """The run could not complete (exit code 1); the message is one line for the operator."""
 
 
-class _Stop:
+class StopFlag:
     """Why the run should stop taking new work: a signal or the deadline."""
 
     def __init__(self, deadline: float | None) -> None:
@@ -68,18 +75,22 @@ class _Stop:
         self._deadline_at = time.monotonic() + deadline if deadline else None
 
     def requested(self) -> bool:
+        """Tell whether new work should not be started (checks the deadline too)."""
         if self.reason is None and self._deadline_at is not None and time.monotonic() >= self._deadline_at:
             self.reason = "the --deadline was reached"
+            _LOGGER.warning("The deadline was reached: finishing the chunk in flight, then stopping")
         return self.reason is not None
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """Signal handler: remember the signal; the run stops after the chunk in flight."""
+        name = signal.Signals(signum).name
         self.signal = signum
-        self.reason = f"received {signal.Signals(signum).name}"
-        _LOGGER.warning("Received %s: finishing the chunk in flight, then stopping", signal.Signals(signum).name)
+        self.reason = f"received {name}"
+        _LOGGER.warning("Received %s: finishing the chunk in flight, then stopping", name)
 
 
 class Job:
-    """A single run over every enabled index (and configured feed)."""
+    """A single run over the configured feeds and every enabled index."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -89,36 +100,66 @@ class Job:
             shard_index=settings.shard_index,
             shard_count=settings.shard_count,
         )
-        self.stop = _Stop(settings.deadline)
-        self.config: Config | None = None
+        self.stop = StopFlag(settings.deadline)
         self.graph: Graph | None = None
         self._embedded: EmbeddedDatabase | None = None
+        self._clients: dict[str, SimpleIndexClient] = {}
+        self._known: set[str] | None = None
 
     # -- the run ------------------------------------------------------------------------------------------
 
     def run(self) -> RunReport:
-        """Do the run and return its report; raises ConfigError (bad configuration) or RunFailed."""
-        settings = self.settings
-        config = self.config = load_config(settings.config, environ=settings.environ, timeout=settings.timeout)
+        """Do the run and return its report; raises ConfigError (bad configuration) or RunFailed.
+
+        The report is complete (and metrics are published) whatever the outcome; see ``self.report``.
+        """
+        config = load_config(self.settings.config, environ=self.settings.environ, timeout=self.settings.timeout)
         with self._signals():
             try:
-                graph = self._open_graph()
-                if not graph.try_lock(settings.shard_index, settings.shard_count):
-                    self.report.skipped = f"another run holds the lock on {graph.description} for this shard"
-                    _LOGGER.warning("Another run is in progress on %s; nothing to do", graph.description)
-                    return self._finish()
-                if not settings.dry_run and config.indexes:
-                    for url in self._with_reconnect(lambda g: g.register_indexes(config.indexes)):
-                        _LOGGER.info("Registered index %s", url)
-                if settings.scan:
-                    self._scan_indexes()
-                report = self._finish()
-                if report.indexes and not any(index.usable for index in report.indexes):
-                    failures = "; ".join(f"{i.url}: {i.error or 'every package failed'}" for i in report.indexes)
-                    raise RunFailed(f"every index failed: {failures}")
-                return report
+                self._run(config)
+            except RunFailed as error:
+                self.report.failure = str(error)
+                raise
             finally:
+                self.report.finished_at = datetime.now(UTC)
+                if self.stop.reason and not self.report.interrupted:
+                    self.report.interrupted = self.stop.reason
+                self._remember_run()
+                self._publish_metrics()
                 self._close()
+        return self.report
+
+    def _run(self, config: Config) -> None:
+        settings = self.settings
+        graph = self._open_graph()
+        scope = "scan" if settings.scan else "feeds"
+        if not graph.try_lock(settings.shard_index, settings.shard_count, scope=scope):
+            self.report.skipped = f"another {scope} run holds the lock on {graph.description} for this shard"
+            _LOGGER.warning("Another run is in progress on %s; nothing to do", graph.description)
+            return
+        if not settings.dry_run and config.indexes:
+            for url in self._with_reconnect(lambda g: g.register_indexes(config.indexes)):
+                _LOGGER.info("Registered index %s in the knowledge graph", url)
+        indexes = self._indexes(config)
+        if not indexes:
+            _LOGGER.warning("No enabled Python package index is registered in the knowledge graph")
+        notifier = notifications.notifier(config) if any(p.triggers for p in config.packages) else None
+        if settings.feeds:
+            for feed in config.feeds:
+                if self.stop.requested():
+                    break
+                self._read_feed(config, feed, indexes, notifier)
+        if settings.scan:
+            for index in indexes:
+                if self.stop.requested():
+                    break
+                self._scan_index(config, index, notifier)
+        if notifier is not None and not settings.dry_run:
+            self._deliver(config)
+        scanned = [index for index in self.report.indexes]
+        if settings.scan and scanned and not any(index.usable for index in scanned) and not self.stop.reason:
+            failures = "; ".join(f"{i.url}: {i.error or 'every package failed'}" for i in scanned)
+            raise RunFailed(f"every index failed: {failures}")
 
     def _open_graph(self) -> Graph:
         settings = self.settings
@@ -140,13 +181,22 @@ class Job:
             raise RunFailed(str(error)) from None
         return graph
 
-    def _finish(self) -> RunReport:
-        self.report.finished_at = datetime.now(UTC)
-        if self.stop.reason and not self.report.interrupted:
-            self.report.interrupted = self.stop.reason
-        return self.report
+    def _indexes(self, config: Config) -> list[IndexRow]:
+        indexes = self._with_reconnect(lambda g: g.indexes())
+        if self.settings.dry_run:
+            # A dry run registers nothing: show what configured, not yet registered indexes would yield.
+            registered = {row.url for row in self._with_reconnect(lambda g: g.indexes(enabled_only=False))}
+            indexes += [
+                IndexRow(None, c.url, c.warehouse_api_url, c.verify_ssl, c.enabled, c.only_if_package_seen)
+                for c in config.indexes
+                if c.url not in registered and c.enabled
+            ]
+        return indexes
 
     def _close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
         if self.graph is not None:
             self.graph.close()
         if self._embedded is not None:
@@ -164,18 +214,21 @@ class Job:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    # -- database resilience ------------------------------------------------------------------------------
+    # -- helpers shared by the phases -----------------------------------------------------------------------
 
     def _with_reconnect(self, action: Callable[[Graph], T]) -> T:
-        """Run a database action; when the connection is lost, reconnect with backoff and run it again."""
+        """Run a database action; when the connection is lost, reconnect with backoff and run it again.
+
+        Every action is one transaction (rolled back when the connection broke), so running it again is safe.
+        """
         assert self.graph is not None
-        delay = _RECONNECT_DELAY
-        for attempt in range(_RECONNECT_ATTEMPTS + 1):
+        delay = RECONNECT_DELAY
+        for attempt in range(RECONNECT_ATTEMPTS + 1):
             try:
                 return action(self.graph)
             except ConnectionLost as error:
-                if attempt == _RECONNECT_ATTEMPTS:
-                    raise RunFailed(f"{error}; gave up after {_RECONNECT_ATTEMPTS} reconnection attempts") from None
+                if attempt == RECONNECT_ATTEMPTS:
+                    raise RunFailed(f"{error}; gave up after {RECONNECT_ATTEMPTS} reconnection attempts") from None
                 _LOGGER.warning("%s; reconnecting in %.1f s", error, delay)
                 time.sleep(delay)
                 delay *= 2
@@ -185,92 +238,68 @@ class Job:
                     _LOGGER.warning("Reconnection failed: %s", reconnect_error)
         raise AssertionError("unreachable")
 
-    # -- scanning indexes ---------------------------------------------------------------------------------
+    def _client(self, index: IndexRow) -> SimpleIndexClient:
+        client = self._clients.get(index.url)
+        if client is None:
+            if not index.verify_ssl:
+                _LOGGER.warning("TLS verification is off for index %s", mask_url(index.url))
+            client = SimpleIndexClient(
+                index.url,
+                verify_ssl=index.verify_ssl,
+                timeout=self.settings.timeout,
+                concurrency=self.settings.concurrency,
+            )
+            self._clients[index.url] = client
+        return client
 
-    def _scan_indexes(self) -> None:
-        assert self.config is not None
-        indexes = self._indexes()
-        if not indexes:
-            _LOGGER.warning("No enabled Python package index is registered in the knowledge graph")
-        known: set[str] | None = None
-        for index in indexes:
-            if self.stop.requested():
-                break
-            only_seen = self.settings.only_if_package_seen or index.only_if_package_seen
-            if only_seen and known is None:
-                known = self._with_reconnect(lambda g: g.known_names())
-            self._scan_index(index, known if only_seen else None)
+    def _known_names(self) -> set[str]:
+        if self._known is None:
+            self._known = self._with_reconnect(lambda g: g.known_names())
+        return self._known
 
-    def _indexes(self) -> list[IndexRow]:
-        assert self.config is not None
-        indexes = self._with_reconnect(lambda g: g.indexes())
-        if self.settings.dry_run:
-            # A dry run registers nothing: show what configured, not yet registered indexes would yield.
-            registered = {row.url for row in self._with_reconnect(lambda g: g.indexes(enabled_only=False))}
-            indexes += [
-                IndexRow(None, c.url, c.warehouse_api_url, c.verify_ssl, c.enabled, c.only_if_package_seen)
-                for c in self.config.indexes
-                if c.url not in registered and c.enabled
-            ]
-        return indexes
+    def _only_seen(self, index: IndexRow) -> bool:
+        return self.settings.only_if_package_seen or index.only_if_package_seen
 
-    def _names_for(
-        self, index: IndexRow, known: set[str] | None, client: SimpleIndexClient, report: IndexReport
-    ) -> tuple[list[str], Mapping[str, int] | None] | None:
-        assert self.config is not None
-        monitored = self.config.monitored_names
-        serials: Mapping[str, int] | None = None
-        if known is not None:
-            names = known | monitored
-        else:
-            listing = client.project_listing(None)
-            if listing.status is not FetchStatus.OK:
-                report.error = listing.error or f"project listing: {listing.status.value}"
-                return None
-            names = set(listing.projects) | monitored
-            serials = listing.serials
-        owned = sorted(n for n in names if shard_of(n, self.settings.shard_count) == self.settings.shard_index)
-        return owned, serials
+    def _owned(self, name: str) -> bool:
+        return shard_of(name, self.settings.shard_count) == self.settings.shard_index
 
-    def _scan_index(self, index: IndexRow, known: set[str] | None) -> None:
-        settings = self.settings
-        report = IndexReport(url=index.url)
-        self.report.indexes.append(report)
-        with SimpleIndexClient(
-            index.url, verify_ssl=index.verify_ssl, timeout=settings.timeout, concurrency=settings.concurrency
-        ) as client:
-            selection = self._names_for(index, known, client, report)
-            if selection is None:
-                _LOGGER.error("Index %s failed: %s", index.url, report.error)
-                return
-            names, _serials = selection
-            _LOGGER.info("Checking %d packages on %s", len(names), index.url)
-            for chunk in chunked(names, settings.chunk_size):
-                if self.stop.requested():
-                    break
-                self._scan_chunk(index, chunk, client, report)
+    def _record(
+        self,
+        index: IndexRow,
+        found: Mapping[str, Iterable[str]],
+        pages: Mapping[str, PageValidators],
+        notifier: Notifier | None,
+    ) -> ChunkOutcome:
+        outcome = self._with_reconnect(
+            lambda g: g.record(index, found, pages, notifier=notifier, dry_run=self.settings.dry_run)
+        )
+        self.report.new_releases.extend(outcome.new_releases)
+        for release in outcome.new_releases:
+            _LOGGER.debug("New release %s %s on %s", release.package_name, release.package_version, index.url)
+        return outcome
 
-    def _scan_chunk(
-        self, index: IndexRow, chunk: Sequence[str], client: SimpleIndexClient, report: IndexReport
-    ) -> None:
-        validators = self._with_reconnect(lambda g: g.page_validators(index.url, chunk))
+    def _fetch(
+        self,
+        index: IndexRow,
+        names: Sequence[str],
+        validators: Mapping[str, PageValidators],
+        report: IndexReport,
+        progress: Progress | None = None,
+    ) -> tuple[dict[str, tuple[str, ...]], dict[str, PageValidators]]:
+        """Fetch project pages concurrently; return versions found and validators to save, counting outcomes."""
         found: dict[str, tuple[str, ...]] = {}
         pages: dict[str, PageValidators] = {}
-        results = client.fetch_many((name, validators.get(name)) for name in chunk)
+        results = self._client(index).fetch_many((name, validators.get(name)) for name in names)
         try:
             for result in results:
                 self._count(index, result, report, found, pages)
-                if self.stop.requested():
-                    break
+                if progress is not None:
+                    progress.advance()
+                if self.stop.signal is not None:
+                    break  # a signal: stop now, record what arrived; the deadline lets the chunk finish
         finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()
-        outcome = self._with_reconnect(lambda g: g.record(index, found, pages, dry_run=self.settings.dry_run))
-        report.new_releases += len(outcome.new_releases)
-        self.report.new_releases.extend(outcome.new_releases)
-        for release in outcome.new_releases:
-            _LOGGER.info("New release %s %s on %s", release.package_name, release.package_version, release.index_url)
+            results.close()
+        return found, pages
 
     def _count(
         self,
@@ -298,5 +327,182 @@ class Job:
             self.report.add_error(result.project, index.url, mask_text(result.error or "stale page"))
         else:
             report.failed += 1
-            self.report.add_error(result.project, index.url, mask_text(result.error or "failed"))
-            _LOGGER.warning("%s on %s: %s", result.project, index.url, mask_text(result.error or "failed"))
+            reason = mask_text(result.error or "failed")
+            self.report.add_error(result.project, index.url, reason)
+            _LOGGER.warning("%s on %s: %s", result.project, mask_url(index.url), reason)
+
+    # -- feeds --------------------------------------------------------------------------------------------
+
+    def _read_feed(
+        self, config: Config, feed: FeedConfig, indexes: Sequence[IndexRow], notifier: Notifier | None
+    ) -> None:
+        result = fetch_feed(feed, timeout=self.settings.timeout)
+        report = FeedReport(url=mask_url(feed.url), index_url=feed.index_url, items=len(result.items))
+        self.report.feeds.append(report)
+        if result.error:
+            report.error = result.error
+            self.report.add_error(None, feed.index_url, f"feed: {result.error}")
+            return
+        for reason in result.skipped:
+            self.report.add_error(None, feed.index_url, f"feed {mask_url(feed.url)}: skipped {reason}")
+        index = next((row for row in indexes if row.url == feed.index_url), None)
+        if index is None:
+            report.error = f"index {feed.index_url} is not registered and enabled in the knowledge graph"
+            self.report.add_error(None, feed.index_url, f"feed {mask_url(feed.url)}: {report.error}")
+            return
+        monitored = config.monitored_names
+        only_seen = self._only_seen(index)
+        known = self._known_names() if only_seen else set()
+        found: dict[str, set[str]] = defaultdict(set)
+        to_check: list[str] = []
+        for item in result.items:
+            name = item.package_name
+            if not self._owned(name) or (only_seen and name not in known and name not in monitored):
+                continue
+            if item.package_version is None:
+                to_check.append(name)  # a new project: its versions come from the index
+            else:
+                found[name].add(item.package_version)
+        pages: dict[str, PageValidators] = {}
+        if to_check:
+            index_report = IndexReport(url=index.url)
+            validators = self._with_reconnect(lambda g: g.page_validators(index.url, to_check))
+            fetched, pages = self._fetch(index, sorted(set(to_check)), validators, index_report)
+            for name, versions in fetched.items():
+                found[name].update(versions)
+        outcome = self._record(index, found, pages, notifier)
+        report.new_releases = len(outcome.new_releases)
+
+    # -- index scan ---------------------------------------------------------------------------------------
+
+    def _scan_index(self, config: Config, index: IndexRow, notifier: Notifier | None) -> None:
+        settings = self.settings
+        report = IndexReport(url=index.url)
+        self.report.indexes.append(report)
+        client = self._client(index)
+        serials: Mapping[str, int] | None = None
+        listing_validators: PageValidators | None = None
+        if self._only_seen(index):
+            names = self._known_names() | config.monitored_names
+        else:
+            cached = self._with_reconnect(lambda g: g.listing_validators(index.url)) if index.id else None
+            listing = client.project_listing(cached)
+            report.listing = listing.status.value
+            if listing.status is FetchStatus.FAILED:
+                report.error = f"project listing: {listing.error or 'failed'}"
+                _LOGGER.error("Index %s failed: %s", mask_url(index.url), report.error)
+                return
+            if listing.status is FetchStatus.NOT_MODIFIED:
+                # Nothing changed on the index since the last complete scan: only monitored names are checked.
+                names = set(config.monitored_names)
+            else:
+                names = set(listing.projects) | config.monitored_names
+                serials = listing.serials
+                listing_validators = listing.validators
+        owned = sorted(name for name in names if self._owned(name))
+        _LOGGER.info("Checking %d packages on %s", len(owned), mask_url(index.url))
+        progress = Progress(f"{mask_url(index.url)}", len(owned), quiet=settings.quiet)
+        try:
+            for chunk in chunked(owned, settings.chunk_size):
+                if self.stop.requested():
+                    break
+                self._scan_chunk(index, chunk, serials, report, progress, notifier)
+        finally:
+            progress.close()
+        complete = not self.stop.reason and report.failed == 0 and report.stale == 0
+        if listing_validators is not None and complete and not settings.dry_run and index.id is not None:
+            saved = listing_validators
+            self._with_reconnect(lambda g: g.save_listing_validators(index.url, saved))
+
+    def _scan_chunk(
+        self,
+        index: IndexRow,
+        chunk: Sequence[str],
+        serials: Mapping[str, int] | None,
+        report: IndexReport,
+        progress: Progress,
+        notifier: Notifier | None,
+    ) -> None:
+        validators = self._with_reconnect(lambda g: g.page_validators(index.url, chunk))
+        if serials is not None:
+            unchanged = [name for name in chunk if _unchanged(serials.get(name), validators.get(name))]
+            if unchanged:
+                report.skipped_by_serial += len(unchanged)
+                progress.advance(len(unchanged))
+                skip = set(unchanged)
+                chunk = [name for name in chunk if name not in skip]
+        found, pages = self._fetch(index, chunk, validators, report, progress)
+        outcome = self._record(index, found, pages, notifier)
+        report.new_releases += len(outcome.new_releases)
+        progress.advance(0, len(outcome.new_releases))
+
+    # -- notifications, history, metrics ------------------------------------------------------------------
+
+    def _deliver(self, config: Config) -> None:
+        if self.stop.requested():
+            _LOGGER.warning("Not delivering notifications (%s); they stay queued for the next run", self.stop.reason)
+            return
+        policy = notifications.DeliveryPolicy(
+            max_attempts=self.settings.notification_attempts, timeout=min(self.settings.timeout, 30.0)
+        )
+        self.report.notifications = self._with_reconnect(
+            lambda g: notifications.deliver_pending(
+                g,
+                config,
+                self.settings.environ,
+                policy,
+                should_stop=self.stop.requested,
+                shard_index=self.settings.shard_index,
+                shard_count=self.settings.shard_count,
+            )
+        )
+
+    def _shard_label(self) -> str:
+        return f"{self.settings.shard_index}/{self.settings.shard_count}"
+
+    def _remember_run(self) -> None:
+        graph = self.graph
+        if graph is None or self.settings.dry_run or self.report.skipped or self.report.finished_at is None:
+            return
+        try:
+            graph.save_run(
+                self.report.started_at,
+                self.report.finished_at,
+                self._shard_label(),
+                self.report.succeeded,
+                self.report.render_json(),
+            )
+        except DatabaseError as error:
+            _LOGGER.warning("Could not record the run in the job's history: %s", error)
+
+    def _publish_metrics(self) -> None:
+        environ = self.settings.environ
+        url = metrics.pushgateway_url(environ)
+        if url is None and self.settings.metrics_file is None:
+            return
+        last_success = None
+        if self.graph is not None:
+            try:
+                last_success = self.graph.last_successful_run(self._shard_label())
+            except DatabaseError as error:
+                _LOGGER.debug("No last successful run for the metrics: %s", error)
+        registry = metrics.build_registry(self.report, environ=environ, last_success=last_success)
+        if url is not None:
+            push_error = metrics.push(registry, url, grouping_key={"shard": self._shard_label()})
+            if push_error:
+                _LOGGER.warning("Could not push metrics to %s: %s", mask_url(url), push_error)
+        if self.settings.metrics_file is not None:
+            try:
+                metrics.write_file(registry, self.settings.metrics_file)
+            except OSError as error:
+                _LOGGER.warning("Could not write metrics to %s: %s", self.settings.metrics_file, error.strerror)
+
+
+def _unchanged(listed_serial: int | None, validators: PageValidators | None) -> bool:
+    """Tell whether the listing's serial for a project shows no change since its page was last read."""
+    return (
+        listed_serial is not None
+        and validators is not None
+        and validators.serial is not None
+        and listed_serial <= validators.serial
+    )

@@ -26,6 +26,7 @@ class IndexReport:
     skipped_by_serial: int = 0
     invalid_versions: int = 0
     new_releases: int = 0
+    listing: str | None = None  # ok / not_modified / failed when the project listing was read
     error: str | None = None
 
     @property
@@ -83,6 +84,12 @@ class RunReport:
     notifications: NotificationCounts = field(default_factory=NotificationCounts)
     skipped: str | None = None
     interrupted: str | None = None
+    failure: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the run completed: it did not fail and was not stopped early."""
+        return self.failure is None and self.interrupted is None and self.skipped is None
 
     def add_error(self, package_name: str | None, index_url: str | None, error: str) -> None:
         """Record a one-line failure."""
@@ -101,8 +108,10 @@ class RunReport:
             "dry_run": self.dry_run,
             "database": self.database,
             "shard": {"index": self.shard_index, "count": self.shard_count},
+            "succeeded": self.succeeded,
             "skipped": self.skipped,
             "interrupted": self.interrupted,
+            "failure": self.failure,
             "indexes": [asdict(index) for index in self.indexes],
             "feeds": [asdict(feed) for feed in self.feeds],
             "new_releases": [asdict(release) for release in self.new_releases],
@@ -125,10 +134,12 @@ class RunReport:
         lines.append(
             f"Package releases{shard}{' (dry run)' if self.dry_run else ''}: checked {self.packages_checked} packages"
             f" on {len(self.indexes)} index(es) and {len(self.feeds)} feed(s) in {duration:.1f} s;"
-            f" {verb} {len(self.new_releases)} new release(s)."
+            f" {verb} {_releases(len(self.new_releases))}."
         )
+        if self.failure:
+            lines.append(f"  FAILED: {self.failure}")
         if self.interrupted:
-            lines.append(f"  Stopped early: {self.interrupted}.")
+            lines.append(f"  Stopped early ({self.interrupted}); what was committed stays, the next run goes on.")
         for index in self.indexes:
             if index.error:
                 lines.append(f"  index {index.url}: FAILED: {index.error}")
@@ -136,6 +147,7 @@ class RunReport:
             lines.append(
                 f"  index {index.url}: {index.packages_checked} checked, {index.not_modified} unchanged,"
                 f" {index.not_found} not on the index, {index.failed} failed, {index.new_releases} new"
+                + (f", {index.skipped_by_serial} skipped (serial unchanged)" if index.skipped_by_serial else "")
                 + (f", {index.stale} stale" if index.stale else "")
                 + (f", {index.invalid_versions} invalid versions skipped" if index.invalid_versions else "")
             )
@@ -162,6 +174,12 @@ class RunReport:
             if len(self.errors) > _SUMMARY_ERRORS:
                 lines.append(f"    ... and {len(self.errors) - _SUMMARY_ERRORS} more (see --report)")
         return "\n".join(lines) + "\n"
+
+
+def _releases(count: int) -> str:
+    if count == 0:
+        return "no new releases"
+    return f"{count} new release{'s' if count != 1 else ''}"
 
 
 def _iso(moment: datetime | None) -> str | None:
