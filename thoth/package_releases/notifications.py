@@ -1,0 +1,381 @@
+"""Triggers for monitored packages: which ones a new release fires, and their delivery from the durable outbox.
+
+When a release is recorded, :func:`notifier` names the triggers it fires and the graph queues one outbox entry
+per trigger in the same transaction. :func:`deliver_pending` later sends the queued entries. Only the trigger's
+key is stored: the request is rendered at delivery time from the current configuration and environment, so
+secrets never reach the database, and an entry whose trigger was removed from the configuration is given up.
+
+Delivery is at least once: an entry is marked sent only after a 2xx answer, so a run that dies in between
+sends it again next time. Receivers should treat (package, version, index) as an idempotency key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Final, Literal, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from thoth.package_releases.config import Config, TriggerConfig
+from thoth.package_releases.graph import OutboxEntry
+from thoth.package_releases.redact import MASK, mask_headers, mask_text, mask_url
+from thoth.package_releases.releases import Release, shard_of
+from thoth.package_releases.report import NotificationCounts
+from thoth.package_releases.simple_index import USER_AGENT
+from thoth.package_releases.template import (
+    RELEASE_FIELDS,
+    JsonValue,
+    TemplateError,
+    placeholders,
+    release_values,
+    render,
+    render_json,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+Status = Literal["sent", "pending", "dead"]
+
+TRIGGER_REMOVED: Final = "trigger no longer configured"
+MAX_RETRY_AFTER: Final = 60.0
+
+_RETRY_STATUSES: Final = frozenset({408, 429})
+_MAX_ERROR: Final = 300
+# Secrets shorter than this are not searched for in messages: masking every "1" would garble them.
+_MIN_SECRET: Final = 4
+# Query parameters whose values are credentials, wherever a URL appears in a message.
+_SECRET_PARAMETER: Final = re.compile(
+    r"(?P<name>[?&;][^=&;#\s]*(?:token|key|secret|passw|signature|sig|auth|credential|session)[^=&;#\s]*)="
+    r"(?P<value>[^&;#\s'\"]*)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A rendered trigger request, ready to send."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    verify: bool
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard to try: attempts per entry over all runs, tries per entry in one run, backoff and timeout."""
+
+    max_attempts: int = 10
+    tries_per_run: int = 3
+    backoff: float = 1.0
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Reject limits that would make delivery never try or never stop."""
+        if self.max_attempts < 1 or self.tries_per_run < 1:
+            raise ValueError("max_attempts and tries_per_run must be at least 1")
+        if self.backoff < 0 or self.timeout <= 0:
+            raise ValueError("backoff must not be negative and timeout must be positive")
+
+
+class Outbox(Protocol):
+    """The part of :class:`~thoth.package_releases.graph.Graph` that delivery uses."""
+
+    def pending_notifications(self) -> Sequence[OutboxEntry]:
+        """Return the queued notifications, oldest first."""
+
+    def mark_notification(self, entry_id: int, *, status: str, attempts: int, error: str | None) -> None:
+        """Record the outcome of delivering an entry."""
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Return how many entries are pending, sent and dead."""
+
+
+def notifier(config: Config) -> Callable[[Release], list[str]]:
+    """Return a function giving the keys of the configured triggers a new release fires (no I/O)."""
+    triggers = {package.name: [(trigger, trigger.key) for trigger in package.triggers] for package in config.packages}
+
+    def keys(release: Release) -> list[str]:
+        fired = (
+            key
+            for trigger, key in triggers.get(release.package_name, ())
+            if trigger.matches(release.package_version, release.index_url)
+        )
+        return list(dict.fromkeys(fired))  # identical triggers share a key: fire them once
+
+    return keys
+
+
+def render_notification(trigger: TriggerConfig, release: Release, environ: Mapping[str, str]) -> Notification:
+    """Return the request a trigger makes for a release; raise TemplateError when a template cannot be rendered.
+
+    URL, header values and payload are rendered with the release fields and the environment. The payload
+    defaults to ``{"package_name", "package_version", "index_url"}`` and is sent as JSON by every method but
+    GET, which has no body.
+    """
+    values = release_values(
+        environ,
+        package_name=release.package_name,
+        package_version=release.package_version,
+        index_url=release.index_url,
+    )
+    headers = {name: render(template, values) for name, template in trigger.headers}
+    body: bytes | None = None
+    if trigger.method != "GET":
+        payload: JsonValue
+        if trigger.payload is None:
+            payload = {
+                "package_name": release.package_name,
+                "package_version": release.package_version,
+                "index_url": release.index_url,
+            }
+        else:
+            payload = render_json(trigger.payload, values)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+    return Notification(
+        method=trigger.method,
+        url=render(trigger.url, values),
+        headers=headers,
+        body=body,
+        verify=trigger.tls_verify,
+    )
+
+
+def deliver_pending(
+    graph: Outbox,
+    config: Config,
+    environ: Mapping[str, str],
+    policy: DeliveryPolicy,
+    *,
+    session: requests.Session | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
+    shard_index: int = 0,
+    shard_count: int = 1,
+) -> NotificationCounts:
+    """Send the queued notifications (those of this shard's packages) and record each outcome in the outbox.
+
+    Each entry gets up to ``policy.tries_per_run`` tries; it is marked sent on a 2xx answer, dead once its
+    attempts over all runs reach ``policy.max_attempts`` or when its trigger is no longer configured, and is
+    otherwise left pending with its last error. When ``should_stop()`` turns true the entries not reached
+    yet are left untouched. Returns this run's sent and failed counts and the outbox's pending and dead
+    totals afterwards.
+    """
+    triggers = {(package.name, trigger.key): trigger for package in config.packages for trigger in package.triggers}
+    delivery = _Delivery(session if session is not None else requests.Session(), policy, environ, should_stop, sleep)
+    sent = failed = 0
+    try:
+        for entry in graph.pending_notifications():
+            if shard_of(entry.release.package_name, shard_count) != shard_index:
+                continue
+            if should_stop():
+                _LOGGER.info("Stopping notification delivery early; the remaining entries stay queued")
+                break
+            trigger = triggers.get((entry.release.package_name, entry.trigger_key))
+            if trigger is None:
+                _LOGGER.warning(
+                    "Notification %d for %s %s: %s; giving it up",
+                    entry.id,
+                    entry.release.package_name,
+                    entry.release.package_version,
+                    TRIGGER_REMOVED,
+                )
+                graph.mark_notification(entry.id, status="dead", attempts=entry.attempts, error=TRIGGER_REMOVED)
+                continue
+            status, attempts, error = delivery.deliver(entry, trigger)
+            graph.mark_notification(entry.id, status=status, attempts=attempts, error=error)
+            if status == "sent":
+                sent += 1
+            elif attempts > entry.attempts:  # tried (or found unrenderable) in this run
+                failed += 1
+    finally:
+        if session is None:
+            delivery.session.close()
+    counts = graph.outbox_counts()
+    return NotificationCounts(sent=sent, failed=failed, pending=counts.get("pending", 0), dead=counts.get("dead", 0))
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """The outcome of one request: sent, or failed with a reason, retryable in this run or not."""
+
+    sent: bool = False
+    error: str | None = None
+    retry: bool = False
+    delay: float | None = None
+
+
+class _Delivery:
+    """Sending of outbox entries within one run."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        policy: DeliveryPolicy,
+        environ: Mapping[str, str],
+        should_stop: Callable[[], bool],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.session = session
+        self._policy = policy
+        self._environ = environ
+        self._should_stop = should_stop
+        self._sleep = sleep
+        self._warned_hosts: set[str] = set()
+
+    def deliver(self, entry: OutboxEntry, trigger: TriggerConfig) -> tuple[Status, int, str | None]:
+        """Try to send one entry; return its new status, its total attempts and its last error (one line)."""
+        policy = self._policy
+        release = entry.release
+        what = f"Notification {entry.id} for {release.package_name} {release.package_version}"
+        budget = min(policy.tries_per_run, policy.max_attempts - entry.attempts)
+        if budget <= 0:
+            return "dead", entry.attempts, entry.last_error or "attempt limit reached"
+        secrets = _secrets(trigger, self._environ)
+        try:
+            notification = render_notification(trigger, release, self._environ)
+        except TemplateError as problem:
+            reason = _one_line(f"cannot render the request: {problem}", secrets)
+            _LOGGER.warning("%s: %s", what, reason)
+            return self._outcome(entry, 1, reason)
+        secrets += _header_secrets(notification.headers)
+        shown_url = _display_url(notification.url)
+        self._warn_if_unverified(notification)
+        tries = 0
+        error: str | None = None
+        while tries < budget:
+            if tries > 0 and self._should_stop():
+                break
+            attempt = self._send(notification, secrets)
+            tries += 1
+            if attempt.sent:
+                _LOGGER.info("%s: %s %s: sent", what, notification.method, shown_url)
+                return "sent", entry.attempts + tries, None
+            error = attempt.error
+            _LOGGER.info("%s: %s %s: %s (try %d of %d)", what, notification.method, shown_url, error, tries, budget)
+            if not attempt.retry or tries >= budget:
+                break
+            self._sleep(self._delay(tries, attempt.delay))
+        return self._outcome(entry, tries, error)
+
+    def _outcome(self, entry: OutboxEntry, tries: int, error: str | None) -> tuple[Status, int, str | None]:
+        attempts = entry.attempts + tries
+        status: Status = "dead" if attempts >= self._policy.max_attempts else "pending"
+        if status == "dead":
+            _LOGGER.warning("Notification %d: giving up after %d attempts: %s", entry.id, attempts, error)
+        return status, attempts, error
+
+    def _send(self, notification: Notification, secrets: Sequence[str]) -> _Attempt:
+        """Make one request; never raises."""
+        timeout = self._policy.timeout
+        try:
+            response = self.session.request(
+                notification.method,
+                notification.url,
+                headers={"User-Agent": USER_AGENT, **notification.headers},
+                data=notification.body,
+                timeout=(timeout, timeout),
+                verify=notification.verify,
+                # A redirect would turn a POST into a GET and could carry the headers elsewhere.
+                allow_redirects=False,
+                stream=True,  # the answer's body is not needed
+            )
+        except (requests.ConnectionError, requests.Timeout) as error:
+            # An SSLError is a ConnectionError too; a bad certificate is retried like any transport failure.
+            return _Attempt(error=_one_line(_describe(error), secrets), retry=True)
+        except requests.RequestException as error:
+            return _Attempt(error=_one_line(_describe(error), secrets))
+        with response:
+            code = response.status_code
+            reason = _one_line(f"HTTP {code} {response.reason or ''}", secrets)
+            if 200 <= code < 300:
+                return _Attempt(sent=True)
+            if code in _RETRY_STATUSES or code >= 500:
+                return _Attempt(error=reason, retry=True, delay=_retry_after(response.headers.get("Retry-After")))
+            if 300 <= code < 400:
+                location = _display_url(response.headers.get("Location", ""))
+                return _Attempt(error=_one_line(f"{reason}: redirect to {location or '?'} not followed", secrets))
+            return _Attempt(error=reason)
+
+    def _delay(self, tries: int, retry_after: float | None) -> float:
+        """Return how long to wait before the next try: Retry-After when given, else exponential with jitter."""
+        if retry_after is not None:
+            return retry_after
+        base = self._policy.backoff * 2.0 ** (tries - 1)
+        return min(base * random.uniform(1.0, 1.5), MAX_RETRY_AFTER)  # noqa: S311 (jitter, not cryptography)
+
+    def _warn_if_unverified(self, notification: Notification) -> None:
+        if notification.verify:
+            return
+        host = urlsplit(notification.url).hostname or ""
+        if host not in self._warned_hosts:
+            self._warned_hosts.add(host)
+            _LOGGER.warning("TLS verification is off for %s (tls_verify: false in a trigger)", host)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Return the delay a Retry-After header asks for (seconds or an HTTP date), capped; None when absent or bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return min(max(moment.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+
+
+def _secrets(trigger: TriggerConfig, environ: Mapping[str, str]) -> list[str]:
+    """Return the environment values a trigger's headers use: they must never appear in a message."""
+    names: set[str] = set()
+    for _, template in trigger.headers:
+        try:
+            names |= placeholders(template) - RELEASE_FIELDS
+        except TemplateError:
+            continue
+    return [environ[name] for name in sorted(names) if len(environ.get(name, "")) >= _MIN_SECRET]
+
+
+def _header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """Return the values of the credential-bearing headers of a request."""
+    masked = mask_headers(headers)
+    return [value for name, value in headers.items() if masked[name] == MASK and len(value) >= _MIN_SECRET]
+
+
+def _display_url(url: str) -> str:
+    """Return a URL safe to log: no password, no credential-like query parameter values."""
+    return _mask_parameters(mask_url(url))
+
+
+def _mask_parameters(text: str) -> str:
+    return _SECRET_PARAMETER.sub(lambda m: f"{m.group('name')}={MASK}", text)
+
+
+def _describe(error: BaseException) -> str:
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _one_line(text: str, secrets: Sequence[str]) -> str:
+    """Return a message on one line, shortened, with passwords, credential parameters and secrets masked."""
+    text = _mask_parameters(mask_text(text))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 3] + "..."
