@@ -169,6 +169,7 @@ def test_with_no_success_known_the_timestamp_is_left_out() -> None:
         ({"finished_at": None}, False),
         ({"skipped": "another run holds the lock"}, False),
         ({"interrupted": "the --deadline was reached"}, False),
+        ({"failure": "every index failed"}, False),
     ],
 )
 def test_run_succeeded(changes: dict[str, object], succeeded: bool) -> None:

@@ -34,8 +34,8 @@ _Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Call
 
 
 def run_succeeded(report: RunReport) -> bool:
-    """Return whether a run completed (not skipped, not stopped early) with at least one usable index, or none."""
-    if report.finished_at is None or report.skipped is not None or report.interrupted is not None:
+    """Return whether a run completed (not failed, skipped or stopped early) with a usable index, or with none."""
+    if report.finished_at is None or not report.succeeded:
         return False
     return not report.indexes or any(index.usable for index in report.indexes)
 
@@ -140,7 +140,8 @@ def push(
     """Replace the metrics of job ``package-releases`` and this grouping key on a push gateway with the registry's.
 
     ``url`` is ``host:port`` or an http(s) URL, possibly with credentials (sent as basic authentication).
-    Returns None on success, or one line saying why the push failed (passwords masked); never raises.
+    Returns None on success, or one line saying why the push failed (passwords masked; not logged here);
+    never raises.
     """
     shown = mask_url(url)
     try:
@@ -152,9 +153,7 @@ def push(
         message = str(error).strip()
         reason = f"{type(error).__name__}: {message}" if message else type(error).__name__
         line = " ".join(mask_text(f"cannot push metrics to {shown}: {reason}").split())
-        line = line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 3] + "..."
-        _LOGGER.warning("%s", line)
-        return line
+        return line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 3] + "..."
     _LOGGER.info("Pushed metrics to %s (job %s, %s)", shown, JOB_NAME, dict(grouping_key))
     return None
 
