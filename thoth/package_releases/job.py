@@ -73,6 +73,11 @@ class StopFlag:
         self.reason: str | None = None
         self.signal: int | None = None
         self._deadline_at = time.monotonic() + deadline if deadline else None
+        self._signalled = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (a backoff), waking early when a signal asks the run to stop."""
+        self._signalled.wait(seconds)
 
     def requested(self) -> bool:
         """Tell whether new work should not be started (checks the deadline too)."""
@@ -86,6 +91,7 @@ class StopFlag:
         name = signal.Signals(signum).name
         self.signal = signum
         self.reason = f"received {name}"
+        self._signalled.set()
         _LOGGER.warning("Received %s: finishing the chunk in flight, then stopping", name)
 
 
@@ -230,7 +236,7 @@ class Job:
                 if attempt == RECONNECT_ATTEMPTS:
                     raise RunFailed(f"{error}; gave up after {RECONNECT_ATTEMPTS} reconnection attempts") from None
                 _LOGGER.warning("%s; reconnecting in %.1f s", error, delay)
-                time.sleep(delay)
+                self.stop.sleep(delay)
                 delay *= 2
                 try:
                     self.graph.connect()
@@ -452,6 +458,7 @@ class Job:
                 self.settings.environ,
                 policy,
                 should_stop=self.stop.requested,
+                sleep=self.stop.sleep,
                 shard_index=self.settings.shard_index,
                 shard_count=self.settings.shard_count,
             )
@@ -477,7 +484,8 @@ class Job:
 
     def _publish_metrics(self) -> None:
         environ = self.settings.environ
-        url = metrics.pushgateway_url(environ)
+        # A dry or skipped run must not replace the metrics of the real runs in the push gateway.
+        url = None if self.settings.dry_run or self.report.skipped else metrics.pushgateway_url(environ)
         if url is None and self.settings.metrics_file is None:
             return
         last_success = None
@@ -490,7 +498,7 @@ class Job:
         if url is not None:
             push_error = metrics.push(registry, url, grouping_key={"shard": self._shard_label()})
             if push_error:
-                _LOGGER.warning("Could not push metrics to %s: %s", mask_url(url), push_error)
+                _LOGGER.warning("%s", push_error)
         if self.settings.metrics_file is not None:
             try:
                 metrics.write_file(registry, self.settings.metrics_file)
