@@ -700,3 +700,21 @@ def test_non_http_index_url_is_rejected_with_masked_password() -> None:
     with pytest.raises(ValueError, match="not http") as raised:
         SimpleIndexClient("ftp://carol:pa55@127.0.0.1/simple")
     assert "pa55" not in str(raised.value)
+
+
+def test_listing_may_be_larger_than_a_page(mocked: responses.RequestsMock) -> None:
+    names = [f"project-{i:05d}" for i in range(200)]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]})
+    page_limit = len(body) // 2  # the listing is twice a page's limit, within the listing's
+    mocked.get(f"{INDEX}/", body=body, content_type=JSON_TYPE)
+    mocked.get(FOO_BAR_URL, body=body, content_type=JSON_TYPE)
+
+    with SimpleIndexClient(INDEX, max_body_bytes=page_limit, backoff=0) as simple:
+        listing = simple.project_listing()
+        page = simple.project_versions("foo-bar")
+
+    assert listing.status is FetchStatus.OK
+    assert listing.projects == tuple(names)
+    assert page.status is FetchStatus.FAILED
+    assert page.error is not None
+    assert f"exceeds {page_limit} bytes" in page.error

@@ -45,6 +45,8 @@ _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 _GONE_STATUSES: Final = frozenset({404, 410})
 _MAX_DELAY: Final = 60.0
 _CHUNK_SIZE: Final = 64 * 1024
+# The project listing of a large index (PyPI's is ~30 MB) may be this many times larger and slower than a page.
+LISTING_LIMIT_FACTOR: Final = 10
 _MAX_ERROR_LENGTH: Final = 300
 _NO_CACHE: Final = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
 # PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
@@ -492,7 +494,7 @@ class SimpleIndexClient:
         old = validators or PageValidators()
         url = f"{self.index_url}/"
         try:
-            reply = self._request(url, _conditional_headers(old))
+            reply = self._request(url, _conditional_headers(old), listing=True)
             if reply.status == 304:
                 return ProjectListing(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, reply.headers))
             if reply.status != 200:
@@ -559,14 +561,17 @@ class SimpleIndexClient:
             serial=header_serial if header_serial is not None else body_serial,
         )
 
-    def _request(self, url: str, headers: Mapping[str, str]) -> _Reply:
-        """Return the final response to a GET, retrying transient failures; raise _FetchFailedError."""
+    def _request(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> _Reply:
+        """Return the final response to a GET, retrying transient failures; raise _FetchFailedError.
+
+        The project listing of a large index (PyPI's is ~30 MB) gets larger size and time limits than a page.
+        """
         attempts = self._retries + 1
         reason = ""
         for attempt in range(attempts):
             delay: float | None = None
             try:
-                reply = self._attempt(url, headers)
+                reply = self._attempt(url, headers, listing=listing)
             except _TransientError as exc:
                 reason = str(exc)
             except _FatalError as exc:
@@ -587,7 +592,7 @@ class SimpleIndexClient:
         plural = "s" if attempts > 1 else ""
         raise _FetchFailedError(_one_line(f"{reason} from {mask_url(url)} after {attempts} attempt{plural}"))
 
-    def _attempt(self, url: str, headers: Mapping[str, str]) -> _Reply:
+    def _attempt(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> _Reply:
         """Return one response with its whole body; raise _TransientError or _FatalError."""
         try:
             response = self._session.get(
@@ -610,17 +615,19 @@ class SimpleIndexClient:
         with response:
             self._count(str(response.status_code))
             try:
-                body = self._read_body(response)
+                body = self._read_body(response, listing=listing)
             except (_TransientError, _FatalError):
                 if response.status_code == 200:
                     raise
                 body = b""  # only a page's body matters; an error's status says enough
             return _Reply(response.status_code, response.headers, body)
 
-    def _read_body(self, response: requests.Response) -> bytes:
+    def _read_body(self, response: requests.Response, *, listing: bool = False) -> bytes:
         """Return a response's decoded body, within the size limit and the whole-body deadline."""
         raw: urllib3.BaseHTTPResponse = response.raw
-        deadline = time.monotonic() + self._timeout
+        timeout = self._timeout * LISTING_LIMIT_FACTOR if listing else self._timeout
+        max_bytes = self._max_body_bytes * LISTING_LIMIT_FACTOR if listing else self._max_body_bytes
+        deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         size = 0
         try:
@@ -636,11 +643,11 @@ class SimpleIndexClient:
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
-                if size > self._max_body_bytes:
-                    raise _FatalError(f"body exceeds {self._max_body_bytes} bytes")
+                if size > max_bytes:
+                    raise _FatalError(f"body exceeds {max_bytes} bytes")
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
-                    raise _TransientError(f"body not received within {self._timeout:g} s")
+                    raise _TransientError(f"body not received within {timeout:g} s")
         finally:
             with self._lock:
                 self._bytes_received += raw.tell()
