@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from thoth.package_releases.simple_index import (
     FetchStatus,
     PageError,
     PageValidators,
+    ProjectVersions,
     SimpleIndexClient,
     parse_listing_page,
     parse_project_page,
@@ -718,3 +720,37 @@ def test_listing_may_be_larger_than_a_page(mocked: responses.RequestsMock) -> No
     assert page.status is FetchStatus.FAILED
     assert page.error is not None
     assert f"exceeds {page_limit} bytes" in page.error
+
+
+def test_fetch_many_stops_promptly_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def slow(self: SimpleIndexClient, project: str, validators: PageValidators | None = None) -> ProjectVersions:
+        release.wait(5)
+        return ProjectVersions(project, FetchStatus.NOT_FOUND)
+
+    monkeypatch.setattr(SimpleIndexClient, "project_versions", slow)
+    stop = threading.Event()
+    with SimpleIndexClient(INDEX, concurrency=2) as simple:
+        results = simple.fetch_many(((f"p{i}", None) for i in range(10)), should_stop=stop.is_set)
+        started = time.monotonic()
+        stop.set()
+        collected = list(results)
+        elapsed = time.monotonic() - started
+        simple.cancel()
+        release.set()
+    assert collected == []
+    assert elapsed < 2
+
+
+def test_cancel_ends_backoff_and_skips_retries(mocked: responses.RequestsMock) -> None:
+    mocked.get(FOO_BAR_URL, status=503)
+    with SimpleIndexClient(INDEX, retries=5, backoff=30) as simple:
+        simple.cancel()
+        started = time.monotonic()
+        result = simple.project_versions("foo-bar")
+    assert time.monotonic() - started < 2
+    assert result.status is FetchStatus.FAILED
+    assert result.error is not None
+    assert "the run is stopping" in result.error
+    assert len(mocked.calls) == 1

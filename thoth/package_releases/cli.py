@@ -302,6 +302,13 @@ def main(
     if job.stop.signal is not None:
         exit_code = EXIT_TERMINATED
     _emit(job.report, report_path)
+    if exit_code == EXIT_TERMINATED:
+        # Requests still in flight in worker threads would hold the interpreter's exit for up to --timeout;
+        # everything worth keeping is committed and reported, so leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
     sys.exit(exit_code)
 
 

@@ -295,16 +295,23 @@ class Job:
         """Fetch project pages concurrently; return versions found and validators to save, counting outcomes."""
         found: dict[str, tuple[str, ...]] = {}
         pages: dict[str, PageValidators] = {}
-        results = self._client(index).fetch_many((name, validators.get(name)) for name in names)
+        client = self._client(index)
+
+        def signalled() -> bool:  # a signal stops at once; the deadline lets a chunk finish
+            return self.stop.signal is not None
+
+        results = client.fetch_many(((name, validators.get(name)) for name in names), should_stop=signalled)
         try:
             for result in results:
                 self._count(index, result, report, found, pages)
                 if progress is not None:
                     progress.advance()
-                if self.stop.signal is not None:
-                    break  # a signal: stop now, record what arrived; the deadline lets the chunk finish
+                if signalled():
+                    break  # record what arrived, then stop
         finally:
             results.close()
+            if signalled():
+                client.cancel()
         return found, pages
 
     def _count(

@@ -47,6 +47,8 @@ _MAX_DELAY: Final = 60.0
 _CHUNK_SIZE: Final = 64 * 1024
 # The project listing of a large index (PyPI's is ~30 MB) may be this many times larger and slower than a page.
 LISTING_LIMIT_FACTOR: Final = 10
+# How often fetch_many looks at should_stop while it waits for results.
+_STOP_POLL_SECONDS: Final = 0.25
 _MAX_ERROR_LENGTH: Final = 300
 _NO_CACHE: Final = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
 # PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
@@ -370,7 +372,7 @@ class SimpleIndexClient:
         backoff: float = 0.5,
         max_body_bytes: int = 50 * 1024 * 1024,
         concurrency: int = 16,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         """Prepare a client for the index at ``index_url`` (no request is made yet).
 
@@ -390,7 +392,9 @@ class SimpleIndexClient:
         self._backoff = backoff
         self._max_body_bytes = max_body_bytes
         self._concurrency = concurrency
-        self._sleep = sleep
+        self._cancelled = threading.Event()
+        # Backoff waits end early when the client is cancelled, so that a stopping run is not held up.
+        self._sleep = sleep if sleep is not None else self._cancelled.wait
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": ACCEPT})
         # With trust_env, requests re-reads proxies, ~/.netrc and the CA-bundle variables on every request,
@@ -423,12 +427,16 @@ class SimpleIndexClient:
         """Close the client."""
         self.close()
 
+    def cancel(self) -> None:
+        """Make requests in flight give up at their next retry, and backoff waits end now (the run is stopping)."""
+        self._cancelled.set()
+
     def close(self) -> None:
         """Stop the worker threads and close the connections."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=not self._cancelled.is_set(), cancel_futures=True)
         self._session.close()
 
     def stats(self) -> RequestStats:
@@ -454,11 +462,17 @@ class SimpleIndexClient:
             error = _one_line(f"unexpected {_describe(exc)} ({mask_url(url)})")
             return ProjectVersions(name, FetchStatus.FAILED, validators=old, error=error)
 
-    def fetch_many(self, items: Iterable[tuple[str, PageValidators | None]]) -> Generator[ProjectVersions, None, None]:
+    def fetch_many(
+        self,
+        items: Iterable[tuple[str, PageValidators | None]],
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Generator[ProjectVersions, None, None]:
         """Yield the versions of each (project, validators) item, concurrently, in order of completion.
 
         Exactly one result is yielded per item; a project's failure is a FAILED result, never an exception.
-        Closing the generator early cancels what has not started (at most twice ``concurrency`` is queued).
+        Closing the generator early cancels what has not started (at most twice ``concurrency`` is queued);
+        so does ``should_stop()`` turning true, which is checked while waiting, so that a stop is prompt.
         """
         executor = self._get_executor()
         iterator = iter(items)
@@ -476,7 +490,9 @@ class SimpleIndexClient:
                     pending[executor.submit(self.project_versions, project, validators)] = project
                 if not pending:
                     return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=_STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if not done and should_stop is not None and should_stop():
+                    return
                 for future in done:
                     project = pending.pop(future)
                     try:
@@ -569,6 +585,8 @@ class SimpleIndexClient:
         attempts = self._retries + 1
         reason = ""
         for attempt in range(attempts):
+            if self._cancelled.is_set() and attempt > 0:
+                raise _FetchFailedError(_one_line(f"{reason} from {mask_url(url)}; not retried, the run is stopping"))
             delay: float | None = None
             try:
                 reply = self._attempt(url, headers, listing=listing)
