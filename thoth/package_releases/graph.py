@@ -487,14 +487,15 @@ def _enqueue(cursor: Any, releases: Sequence[Release], notifier: Notifier) -> in
     ]
     if not rows:
         return 0
-    psycopg2.extras.execute_values(
+    queued = psycopg2.extras.execute_values(
         cursor,
         f"INSERT INTO {_STATE}.outbox (trigger_key, package_name, package_version, index_url) VALUES %s"
-        " ON CONFLICT DO NOTHING",
+        " ON CONFLICT DO NOTHING RETURNING id",
         rows,
         page_size=len(rows),
+        fetch=True,
     )
-    return len(rows)
+    return len(queued)
 
 
 def _save_page_state(cursor: Any, index_url: str, pages: Mapping[str, PageValidators]) -> None:
