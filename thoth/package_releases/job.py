@@ -304,6 +304,8 @@ class Job:
         try:
             for result in results:
                 self._count(index, result, report, found, pages)
+                if result.status is FetchStatus.NOT_MODIFIED and result.validators == validators.get(result.project):
+                    del pages[result.project]  # nothing new to remember: a steady run writes nothing
                 if progress is not None:
                     progress.advance()
                 if signalled():
