@@ -1,0 +1,1025 @@
+"""End-to-end tests of issue 3: RSS feeds, trigger notifications through the durable outbox, Prometheus metrics.
+
+Every test runs ``app.py`` as a real process (``python app.py ...`` from the repository root) against servers it
+starts on 127.0.0.1 (:mod:`tests.support.servers`) and a fresh database (``--database-url``), then checks the
+exact rows, outbox entries, requests received, report and metrics. The database is read and seeded with plain
+SQL, independently of the job's own graph code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.servers import (
+    FeedServer,
+    IndexServer,
+    PushGatewayStandIn,
+    WebhookReceiver,
+    rss_packages,
+    rss_updates,
+)
+from thoth.package_releases import __version__
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_TIMEOUT = 120.0
+STATE = "thoth_package_releases"
+
+# The trigger secret: it must never show in the job's output, report or database.
+TOKEN = "e2e-Secret-Token-7f3a9c1b"
+
+# Variables that would point a run at another database, push gateway, Sentry, shard or proxy.
+_STRIPPED_PREFIXES = ("KNOWLEDGE_GRAPH_", "THOTH_PACKAGE_RELEASES_", "PROMETHEUS_PUSHGATEWAY_")
+_STRIPPED_NAMES = frozenset(
+    {"SENTRY_DSN", "THOTH_DEPLOYMENT_NAME", "JOB_COMPLETION_INDEX", "NETRC", "COLUMNS", "LINES"}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+)
+
+METRIC_FAMILIES = {
+    "thoth_package_releases_packages_checked",
+    "thoth_package_releases_new_releases",
+    "thoth_package_releases_notifications",
+    "thoth_package_releases_run_duration_seconds",
+    "thoth_package_releases_last_success_timestamp_seconds",
+    "thoth_package_releases_info",
+}
+
+
+# -- running app.py --------------------------------------------------------------------------------------------
+
+
+def job_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Our environment minus anything that could send the job elsewhere, plus ``extra``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(_STRIPPED_PREFIXES) and name.upper() not in _STRIPPED_NAMES
+    }
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one run of app.py did."""
+
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+    report_text: str | None
+
+    def __str__(self) -> str:
+        return f"app.py {' '.join(self.args)} -> exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+
+    @property
+    def report(self) -> dict[str, Any]:
+        assert self.report_text is not None, f"no report\n{self}"
+        parsed: dict[str, Any] = json.loads(self.report_text)
+        return parsed
+
+    @property
+    def summary(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if line.startswith("Package releases")]
+        assert len(lines) == 1, f"expected one summary line\n{self}"
+        return lines[0]
+
+    @property
+    def new_releases(self) -> list[tuple[str, str, str]]:
+        return [(r["package_name"], r["package_version"], r["index_url"]) for r in self.report["new_releases"]]
+
+    @property
+    def notifications(self) -> dict[str, int]:
+        counts: dict[str, int] = self.report["notifications"]
+        return counts
+
+    def lines_with(self, text: str) -> list[str]:
+        return [line for line in self.stderr.splitlines() if text in line]
+
+
+class Runner:
+    """Runs app.py against the test's database."""
+
+    def __init__(self, database_url: str, tmp_path: Path) -> None:
+        self.database_url = database_url
+        self.tmp_path = tmp_path
+        self._runs = 0
+
+    def _argv(self, args: Sequence[str], report: Path | None) -> list[str]:
+        argv = [*args, "--database-url", self.database_url, "--data-dir", str(self.tmp_path / "data"), "--quiet"]
+        if report is not None:
+            argv += ["--report", str(report)]
+        return argv
+
+    def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> Run:
+        self._runs += 1
+        report = self.tmp_path / f"report-{self._runs}.json"
+        argv = self._argv(args, report)
+        completed = subprocess.run(
+            [sys.executable, "app.py", *argv],
+            cwd=REPO_ROOT,
+            env=job_environment(env),
+            capture_output=True,
+            text=True,
+            timeout=APP_TIMEOUT,
+            check=False,
+        )
+        text = report.read_text(encoding="utf-8") if report.exists() else None
+        return Run(tuple(argv), completed.returncode, completed.stdout, completed.stderr, text)
+
+    def start(self, *args: str, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start app.py in the background; its stdout and stderr go to the returned file."""
+        self._runs += 1
+        output = self.tmp_path / f"output-{self._runs}.txt"
+        with output.open("wb") as stream:
+            process = subprocess.Popen(
+                [sys.executable, "app.py", *self._argv(args, None)],
+                cwd=REPO_ROOT,
+                env=job_environment(env),
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+            )
+        return process, output
+
+
+@pytest.fixture
+def run_app(database_url: str, tmp_path: Path) -> Runner:
+    return Runner(database_url, tmp_path)
+
+
+# -- the knowledge graph, read and seeded with plain SQL ----------------------------------------------------------
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, tuple(params))
+                rows = list(cursor.fetchall()) if cursor.description else []
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def add_index(self, url: str, *, only_if_package_seen: bool = True) -> int:
+        ((index_id,),) = self.execute(
+            "INSERT INTO python_package_index (url, verify_ssl, enabled, only_if_package_seen)"
+            " VALUES (%s, true, true, %s) RETURNING id",
+            (url, only_if_package_seen),
+        )
+        return int(index_id)
+
+    def add_entity(self, name: str, version: str, index_id: int | None = None) -> None:
+        self.execute(
+            "INSERT INTO python_package_version_entity (package_name, package_version, python_package_index_id)"
+            " VALUES (%s, %s, %s)",
+            (name, version, index_id),
+        )
+
+    def entities(self) -> list[tuple[str, str, str | None]]:
+        """(name, version, index URL) of every version entity, sorted."""
+        return [
+            (name, version, url)
+            for name, version, url in self.execute(
+                "SELECT e.package_name, e.package_version, i.url FROM python_package_version_entity e"
+                " LEFT JOIN python_package_index i ON i.id = e.python_package_index_id ORDER BY 1, 2, 3"
+            )
+        ]
+
+    def outbox(self) -> list[tuple[str, str, str, int, str | None]]:
+        """(name, version, status, attempts, last error) of every outbox entry, sorted."""
+        return [
+            (name, version, status, attempts, error)
+            for name, version, status, attempts, error in self.execute(
+                f"SELECT package_name, package_version, status, attempts, last_error FROM {STATE}.outbox"
+                " ORDER BY 1, 2, 3"
+            )
+        ]
+
+    def count(self, table: str) -> int:
+        ((rows,),) = self.execute(f"SELECT count(*) FROM {table}")
+        return int(rows)
+
+    def stored_text(self) -> str:
+        """Everything the job stored about notifications and runs, as text (to look for secrets in)."""
+        rows = self.execute(f"SELECT trigger_key, coalesce(last_error, '') FROM {STATE}.outbox")
+        rows += self.execute(f"SELECT summary::text, '' FROM {STATE}.run")
+        return "\n".join(" ".join(row) for row in rows)
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    return Database(database_url)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Any:
+    def write(text: str, name: str = "thoth.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as server:
+        yield server
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+def summary_pattern(*, checked: int, indexes: int, feeds: int, new: str, dry_run: bool = False) -> re.Pattern[str]:
+    verb = "would insert" if dry_run else "inserted"
+    dry = re.escape(" (dry run)") if dry_run else ""
+    return re.compile(
+        rf"Package releases{dry}: checked {checked} packages on {indexes} index\(es\) and {feeds} feed\(s\)"
+        rf" in \d+\.\d s; {verb} {new}\."
+    )
+
+
+def requests_of(receiver: WebhookReceiver) -> list[tuple[str, str]]:
+    """(method, path) of the requests the receiver got, sorted."""
+    return sorted((r.method, r.path) for r in receiver.requests)
+
+
+def assert_no_secret(run: Run, db: Database) -> None:
+    for where, text in (
+        ("stdout", run.stdout),
+        ("stderr", run.stderr),
+        ("report", run.report_text or ""),
+        ("database", db.stored_text()),
+    ):
+        assert TOKEN not in text, f"the trigger token leaked into the {where}\n{run}"
+
+
+# -- 1. feeds ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("only_if_package_seen", [True, False], ids=["only-seen", "every-package"])
+def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
+    run_app: Runner, db: Database, config_file: Any, feeds: FeedServer, only_if_package_seen: bool
+) -> None:
+    projects = {
+        "known-pkg": ["1.0", "1.1", "2.0"],
+        "monitored-pkg": ["0.9", "1.0"],
+        "unknown-pkg": ["3.0"],
+        "new-project": ["0.1", "0.2"],
+        "brand-new-unknown": ["1.0"],
+    }
+    with IndexServer(projects) as index:
+        url = index.base_url
+        db.add_entity("known-pkg", "1.0")  # known to Thoth (on no index)
+        updates = feeds.set(
+            "/rss/updates.xml", rss_updates([("Known_Pkg", "2.0"), ("monitored-pkg", "1.0"), ("unknown-pkg", "3.0")])
+        )
+        packages = feeds.set("/rss/packages.xml", rss_packages(["New.Project", "brand-new-unknown"]))
+        config = config_file(
+            f"""\
+            indexes:
+              - url: {url}
+                only_if_package_seen: {"true" if only_if_package_seen else "false"}
+            feeds:
+              - url: {updates}
+                index_url: {url}
+              - url: {packages}
+                index_url: {url}
+            packages:
+              monitored-pkg: {{}}
+              new-project: {{}}
+            """
+        )
+
+        run = run_app("--config", config, "--feeds", "--no-scan")
+
+        assert run.code == 0, run
+        expected = [
+            ("known-pkg", "1.0", None),
+            ("known-pkg", "2.0", url),  # only the release the feed names: 1.1 waits for a scan
+            ("monitored-pkg", "1.0", url),
+            ("new-project", "0.1", url),
+            ("new-project", "0.2", url),
+        ]
+        if not only_if_package_seen:
+            expected += [("brand-new-unknown", "1.0", url), ("unknown-pkg", "3.0", url)]
+        assert db.entities() == sorted(expected, key=lambda row: (row[0], row[1], row[2] or ""))
+        assert sorted(run.new_releases) == sorted((name, ver, url) for name, ver, where in expected if where)
+        new_in_updates = 3 if not only_if_package_seen else 2
+        new_in_packages = 3 if not only_if_package_seen else 2
+        assert run.report["feeds"] == [
+            {"url": updates, "index_url": url, "items": 3, "new_releases": new_in_updates, "error": None},
+            {"url": packages, "index_url": url, "items": 2, "new_releases": new_in_packages, "error": None},
+        ]
+        assert run.report["indexes"] == []
+        assert run.report["errors"] == []
+        assert run.report["succeeded"] is True
+        total = new_in_updates + new_in_packages
+        assert summary_pattern(checked=0, indexes=0, feeds=2, new=f"{total} new releases").fullmatch(run.summary), run
+        assert f"  feed {updates}: 3 items, {new_in_updates} new\n" in run.stderr
+        assert f"  feed {packages}: 2 items, {new_in_packages} new\n" in run.stderr
+        # Each feed is read once; the index is asked only for the new projects' pages (no listing, no scan).
+        assert sorted(r.path for r in feeds.requests) == ["/rss/packages.xml", "/rss/updates.xml"]
+        wanted_pages = ["/simple/new-project/"]
+        if not only_if_package_seen:
+            wanted_pages = ["/simple/brand-new-unknown/", "/simple/new-project/"]
+        assert sorted(r.path for r in index.requests) == wanted_pages
+
+
+def test_broken_feeds_are_reported_and_the_run_goes_on(
+    run_app: Runner, db: Database, config_file: Any, feeds: FeedServer
+) -> None:
+    with IndexServer({"monitored-pkg": ["0.9", "1.0"]}) as index:
+        url = index.base_url
+        unregistered_index = "http://127.0.0.1:9/simple"
+        good = feeds.set("/good.xml", rss_updates([("monitored-pkg", "1.0")]))
+        missing = feeds.url_for("/missing.xml")  # never set: 404
+        html_page = feeds.set(
+            "/html.xml",
+            b"<!DOCTYPE html>\n<html><head><title>Oops</title></head>"
+            b"<body><h1>Service unavailable</h1></body></html>\n",
+            content_type="text/html; charset=utf-8",
+        )
+        truncated = feeds.set("/truncated.xml", rss_updates([("monitored-pkg", "0.9"), ("monitored-pkg", "1.0")]))
+        feeds.truncate("/truncated.xml", times=None)
+        elsewhere = feeds.set("/elsewhere.xml", rss_updates([("monitored-pkg", "0.9")]))
+        config = config_file(
+            f"""\
+            indexes:
+              - url: {url}
+            feeds:
+              - {{url: {missing}, index_url: {url}}}
+              - {{url: {html_page}, index_url: {url}}}
+              - {{url: {truncated}, index_url: {url}}}
+              - {{url: {elsewhere}, index_url: {unregistered_index}}}
+              - {{url: {good}, index_url: {url}}}
+            packages:
+              monitored-pkg:
+            """
+        )
+
+        run = run_app("--config", config)  # feeds and scan
+
+        assert run.code == 0, run
+        feed_reports = run.report["feeds"]
+        assert [(f["url"], f["index_url"], f["items"], f["new_releases"]) for f in feed_reports] == [
+            (missing, url, 0, 0),
+            (html_page, url, 0, 0),
+            (truncated, url, 0, 0),
+            (elsewhere, unregistered_index, 1, 0),
+            (good, url, 1, 1),
+        ]
+        errors = [f["error"] for f in feed_reports]
+        assert errors[0] == f"{missing}: HTTP 404 Not Found"
+        assert errors[1] == f"{html_page}: not an RSS or Atom feed (it looks like HTML)"
+        assert re.fullmatch(rf"{re.escape(truncated)}: body not received: .*IncompleteRead.*", errors[2]), errors
+        assert errors[3] == f"index {unregistered_index} is not registered and enabled in the knowledge graph"
+        assert errors[4] is None
+        assert run.report["errors"] == [
+            {"package_name": None, "index_url": url, "error": f"feed: {errors[0]}"},
+            {"package_name": None, "index_url": url, "error": f"feed: {errors[1]}"},
+            {"package_name": None, "index_url": url, "error": f"feed: {errors[2]}"},
+            {"package_name": None, "index_url": unregistered_index, "error": f"feed {elsewhere}: {errors[3]}"},
+        ]
+        for feed_url, error in zip((missing, html_page, truncated, elsewhere), errors[:4], strict=True):
+            assert f"  feed {feed_url}: FAILED: {error}\n" in run.stderr
+        assert f"  feed {good}: 1 items, 1 new\n" in run.stderr
+        assert "  4 error(s):\n" in run.stderr
+        # The good feed's release, then the scan's: the rest of the run went on.
+        assert run.new_releases == [("monitored-pkg", "1.0", url), ("monitored-pkg", "0.9", url)]
+        assert db.entities() == [("monitored-pkg", "0.9", url), ("monitored-pkg", "1.0", url)]
+        (index_report,) = run.report["indexes"]
+        assert (index_report["url"], index_report["packages_checked"], index_report["new_releases"]) == (url, 1, 1)
+        assert run.report["succeeded"] is True
+        assert summary_pattern(checked=1, indexes=1, feeds=5, new="2 new releases").fullmatch(run.summary), run
+
+
+def test_no_feeds_scan_reads_no_feed(run_app: Runner, db: Database, config_file: Any, feeds: FeedServer) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index:
+        url = index.base_url
+        updates = feeds.set("/rss/updates.xml", rss_updates([("monitored-pkg", "1.0"), ("other", "2.0")]))
+        packages = feeds.set("/rss/packages.xml", rss_packages(["other"]))
+        config = config_file(
+            f"""\
+            indexes:
+              - url: {url}
+            feeds:
+              - {{url: {updates}, index_url: {url}}}
+              - {{url: {packages}, index_url: {url}}}
+            packages:
+              monitored-pkg:
+            """
+        )
+
+        run = run_app("--config", config, "--no-feeds", "--scan")
+
+        assert run.code == 0, run
+        assert feeds.requests == []
+        assert run.report["feeds"] == []
+        assert db.entities() == [("monitored-pkg", "1.0", url)]
+        assert [r.path for r in index.requests] == ["/simple/monitored-pkg/"]
+        assert summary_pattern(checked=1, indexes=1, feeds=0, new="1 new release").fullmatch(run.summary), run
+
+
+# -- 2. triggers ----------------------------------------------------------------------------------------------------
+
+
+def trigger_config(index_url: str, *, feeds: Sequence[str] = ()) -> str:
+    """An index, a monitored package with four triggers (templated URL/header/payload, a version specifier,
+    pre-releases, another index that never matches), a monitored package with none; feeds optional."""
+    feed_lines = "".join(f"  - {{url: {feed}, index_url: {index_url}}}\n" for feed in feeds)
+    return (
+        f"indexes:\n  - url: {index_url}\n"
+        + (f"feeds:\n{feed_lines}" if feeds else "")
+        + textwrap.dedent(
+            """\
+            packages:
+              Monitored_Pkg:
+                triggers:
+                  - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                    method: PUT
+                    headers:
+                      Authorization: "Bearer {TOKEN}"
+                      X-Release: "{package_name}=={package_version}"
+                    payload:
+                      name: "{package_name}"
+                      version: "{package_version}"
+                      index: "{index_url}"
+                      tags: ["e2e", "v{package_version}"]
+                      stable: true
+                      count: 3
+                  - url: "{WEBHOOK}/specifier/{package_version}"
+                    version_specifier: ">=2.0,<3"
+                  - url: "{WEBHOOK}/prerelease/{package_name}?version={package_version}"
+                    method: GET
+                    version_specifier: ">=2.0"
+                    prereleases: true
+                  - url: "{WEBHOOK}/other-index/{package_version}"
+                    index_url: http://127.0.0.1:9/simple
+              plain-pkg: {}
+            """
+        )
+    )
+
+
+def trigger_env(receiver: WebhookReceiver) -> dict[str, str]:
+    return {"WEBHOOK": receiver.url, "TOKEN": TOKEN}
+
+
+def expected_requests(versions: Sequence[str], url: str) -> dict[tuple[str, str], tuple[dict[str, str], Any]]:
+    """(method, path) -> (headers that must be present, JSON body or None) for the releases the triggers fire for."""
+    expected: dict[tuple[str, str], tuple[dict[str, str], Any]] = {}
+    for ver in versions:
+        pre = any(tag in ver for tag in ("a", "b", "rc", "dev"))
+        major = int(ver.split(".")[0])
+        if not pre:
+            expected[("PUT", f"/release/monitored-pkg/{ver}")] = (
+                {
+                    "Authorization": f"Bearer {TOKEN}",
+                    "X-Release": f"monitored-pkg=={ver}",
+                    "Content-Type": "application/json",
+                },
+                {"name": "monitored-pkg", "version": ver, "index": url, "tags": ["e2e", f"v{ver}"], "stable": True}
+                | {"count": 3},
+            )
+        if not pre and major == 2:
+            expected[("POST", f"/specifier/{ver}")] = (
+                {"Content-Type": "application/json"},
+                {"package_name": "monitored-pkg", "package_version": ver, "index_url": url},
+            )
+        if major >= 2:
+            expected[("GET", f"/prerelease/monitored-pkg?version={ver}")] = ({}, None)
+    return expected
+
+
+def assert_requests(receiver: WebhookReceiver, expected: Mapping[tuple[str, str], tuple[dict[str, str], Any]]) -> None:
+    received = receiver.requests
+    counts = Counter((r.method, r.path) for r in received)
+    assert counts == Counter(dict.fromkeys(expected, 1)), sorted(counts)
+    for request in received:
+        headers, body = expected[(request.method, request.path)]
+        for name, value in headers.items():
+            assert request.headers.get(name) == value, (request.path, name, request.headers)
+        assert request.headers["User-Agent"].startswith("thoth-package-releases/"), request.headers
+        if "Authorization" not in headers:
+            assert "Authorization" not in request.headers, request
+        if body is None:
+            assert request.body == b"", request
+            assert "Content-Type" not in request.headers, request
+        else:
+            assert request.json() == body, request
+        assert request.status == 200
+
+
+def test_triggers_fire_once_per_new_matching_release(
+    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+) -> None:
+    with IndexServer(
+        {"monitored-pkg": ["1.0", "1.5", "2.0", "2.1rc1", "3.0"], "plain-pkg": ["0.1"], "known-pkg": ["5.0"]}
+    ) as index:
+        url = index.base_url
+        index_id = db.add_index(url)
+        db.add_entity("monitored-pkg", "1.0", index_id)  # in the graph before the first run: never fires
+        db.add_entity("known-pkg", "4.0", index_id)  # known, not monitored: no trigger
+        config = config_file(trigger_config(url))
+        env = trigger_env(receiver)
+
+        first = run_app("--config", config, "--verbose", env=env)
+
+        assert first.code == 0, first
+        assert sorted(first.new_releases) == sorted(
+            [("monitored-pkg", v, url) for v in ("1.5", "2.0", "2.1rc1", "3.0")]
+            + [("plain-pkg", "0.1", url), ("known-pkg", "5.0", url)]
+        )
+        assert_requests(receiver, expected_requests(["1.5", "2.0", "2.1rc1", "3.0"], url))
+        assert len(receiver.requests) == 7
+        assert first.notifications == {"sent": 7, "failed": 0, "pending": 0, "dead": 0}
+        assert "  notifications: 7 sent, 0 failed this run, 0 pending, 0 dead\n" in first.stderr
+        outbox = db.outbox()
+        assert len(outbox) == 7
+        assert {(status, attempts, error) for _, _, status, attempts, error in outbox} == {("sent", 1, None)}
+        assert Counter((name, ver) for name, ver, *_ in outbox) == Counter(
+            {("monitored-pkg", "1.5"): 1, ("monitored-pkg", "2.0"): 3, ("monitored-pkg", "2.1rc1"): 1}
+            | {("monitored-pkg", "3.0"): 2}
+        )
+        assert_no_secret(first, db)
+
+        # Nothing new: nothing fires.
+        receiver.clear_requests()
+        second = run_app("--config", config, env=env)
+
+        assert second.code == 0, second
+        assert second.new_releases == []
+        assert receiver.requests == []
+        assert second.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 0}
+        assert "notifications:" not in second.stderr
+
+        # Two new releases: only they fire, each once per matching trigger.
+        index.publish("monitored-pkg", "2.0.1")
+        index.publish("monitored-pkg", "3.1b1")
+        third = run_app("--config", config, env=env)
+
+        assert third.code == 0, third
+        assert sorted(third.new_releases) == [("monitored-pkg", "2.0.1", url), ("monitored-pkg", "3.1b1", url)]
+        assert_requests(receiver, expected_requests(["2.0.1", "3.1b1"], url))
+        assert third.notifications == {"sent": 4, "failed": 0, "pending": 0, "dead": 0}
+        assert db.count(f"{STATE}.outbox") == 11
+        for run in (second, third):
+            assert_no_secret(run, db)
+
+
+def test_feed_and_scan_releases_fire_triggers_once(
+    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver, feeds: FeedServer
+) -> None:
+    with IndexServer({"monitored-pkg": ["2.5", "2.6"]}) as index:
+        url = index.base_url
+        updates = feeds.set("/rss/updates.xml", rss_updates([("Monitored.Pkg", "2.5")]))
+        config = config_file(trigger_config(url, feeds=[updates]))
+
+        run = run_app("--config", config, env=trigger_env(receiver))  # feeds, then the scan
+
+        assert run.code == 0, run
+        # 2.5 is recorded from the feed, 2.6 by the scan (which finds 2.5 already there): each fires once.
+        assert run.new_releases == [("monitored-pkg", "2.5", url), ("monitored-pkg", "2.6", url)]
+        assert run.report["feeds"][0]["new_releases"] == 1
+        assert run.report["indexes"][0]["new_releases"] == 1
+        assert_requests(receiver, expected_requests(["2.5", "2.6"], url))
+        assert run.notifications == {"sent": 6, "failed": 0, "pending": 0, "dead": 0}
+        assert_no_secret(run, db)
+
+
+# -- 3. durability --------------------------------------------------------------------------------------------------
+
+
+def single_trigger_config(index_url: str) -> str:
+    return textwrap.dedent(
+        f"""\
+        indexes:
+          - url: {index_url}
+        packages:
+          monitored-pkg:
+            triggers:
+              - url: "{{WEBHOOK}}/release/{{package_name}}/{{package_version}}"
+                headers:
+                  Authorization: "Bearer {{TOKEN}}"
+        """
+    )
+
+
+def test_receiver_down_leaves_the_notification_pending_until_a_later_run_delivers_it(
+    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index:
+        url = index.base_url
+        config = config_file(single_trigger_config(url))
+        env = trigger_env(receiver)
+        receiver.down()
+
+        first = run_app("--config", config, env=env)
+
+        assert first.code == 0, first
+        assert first.new_releases == [("monitored-pkg", "1.0", url)]
+        assert first.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
+        assert "  notifications: 0 sent, 1 failed this run, 1 pending, 0 dead\n" in first.stderr
+        ((name, ver, status, attempts, error),) = db.outbox()
+        assert (name, ver, status, attempts) == ("monitored-pkg", "1.0", "pending", 3)
+        assert error is not None
+        assert error.startswith("ConnectionError: "), error
+        assert "/release/monitored-pkg/1.0" in error, error
+        assert "Connection refused" in error, error
+        assert first.report["succeeded"] is True
+        assert_no_secret(first, db)
+
+        # A dry run with the receiver up sends nothing, queues nothing, and leaves the entry as it is.
+        receiver.up()
+        index.publish("monitored-pkg", "1.1")
+        dry = run_app("--config", config, "--dry-run", env=env)
+
+        assert dry.code == 0, dry
+        assert dry.new_releases == [("monitored-pkg", "1.1", url)]
+        assert receiver.requests == []
+        assert (dry.notifications["sent"], dry.notifications["failed"]) == (0, 0)
+        assert db.outbox() == [("monitored-pkg", "1.0", "pending", 3, error)]
+        assert db.entities() == [("monitored-pkg", "1.0", url)]
+
+        second = run_app("--config", config, env=env)
+
+        assert second.code == 0, second
+        assert second.new_releases == [("monitored-pkg", "1.1", url)]
+        assert requests_of(receiver) == [("POST", "/release/monitored-pkg/1.0"), ("POST", "/release/monitored-pkg/1.1")]
+        for request in receiver.requests:
+            assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+            assert request.json() == {
+                "package_name": "monitored-pkg",
+                "package_version": request.path.rsplit("/", 1)[1],
+                "index_url": url,
+            }
+        assert second.notifications == {"sent": 2, "failed": 0, "pending": 0, "dead": 0}
+        assert db.outbox() == [
+            ("monitored-pkg", "1.0", "sent", 4, None),
+            ("monitored-pkg", "1.1", "sent", 1, None),
+        ]
+        assert_no_secret(second, db)
+
+
+def test_a_run_killed_during_delivery_delivers_on_the_next_run(
+    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index:
+        url = index.base_url
+        config = config_file(single_trigger_config(url))
+        env = trigger_env(receiver)
+        receiver.delay(30)
+
+        process, output = run_app.start("--config", config, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while not receiver.requests and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert receiver.requests, f"no delivery started: exit {process.poll()}\n{output.read_text()}"
+            assert process.poll() is None, output.read_text()
+        finally:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+        assert process.returncode == -signal.SIGKILL
+
+        # The release and its queued notification were committed before delivery began.
+        assert db.entities() == [("monitored-pkg", "1.0", url)]
+        assert db.outbox() == [("monitored-pkg", "1.0", "pending", 0, None)]
+        assert [r.path for r in receiver.requests] == ["/release/monitored-pkg/1.0"]
+
+        receiver.delay(0)
+        run = run_app("--config", config, env=env)
+
+        assert run.code == 0, run
+        assert run.report["skipped"] is None
+        assert run.new_releases == []
+        assert run.notifications == {"sent": 1, "failed": 0, "pending": 0, "dead": 0}
+        answered = [r for r in receiver.requests if r.status == 200]
+        assert [(r.method, r.path) for r in answered] == [("POST", "/release/monitored-pkg/1.0")]
+        assert len(receiver.requests) == 2  # the killed run's unanswered try, and this run's
+        assert answered[0].headers["Authorization"] == f"Bearer {TOKEN}"
+        assert db.outbox() == [("monitored-pkg", "1.0", "sent", 1, None)]
+        assert_no_secret(run, db)
+
+
+REMOVED_TRIGGER_BUG = (
+    "BUG: thoth/package_releases/job.py Job._run calls _deliver() (notifications.deliver_pending) only when the"
+    " current configuration has at least one trigger (`notifier is not None`). When the last trigger is removed,"
+    " queued entries are never given up ('trigger no longer configured', as deliver_pending does when other"
+    " triggers remain) and stay pending forever, and the report/metrics say pending=0, dead=0 although the"
+    " outbox holds a pending entry. Expected: entry dead, report notifications dead=1."
+)
+
+
+@pytest.mark.parametrize(
+    "other_trigger_left",
+    [
+        pytest.param(True, id="other-trigger-left"),
+        pytest.param(False, id="no-trigger-left", marks=pytest.mark.xfail(strict=True, reason=REMOVED_TRIGGER_BUG)),
+    ],
+)
+def test_a_pending_notification_whose_trigger_was_removed_is_given_up(
+    run_app: Runner, db: Database, config_file: Any, other_trigger_left: bool
+) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index, WebhookReceiver(default_status=400) as receiver:
+        url = index.base_url
+        env = trigger_env(receiver)
+
+        first = run_app("--config", config_file(single_trigger_config(url)), env=env)
+
+        assert first.code == 0, first
+        assert first.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
+        assert db.outbox() == [("monitored-pkg", "1.0", "pending", 1, "HTTP 400 Bad Request")]
+
+        other = '  other-pkg:\n    triggers:\n      - url: "{WEBHOOK}/other"\n' if other_trigger_left else ""
+        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg: {{}}\n{other}", "removed.yaml")
+        second = run_app("--config", config, env=env)
+
+        assert second.code == 0, second
+        assert len(receiver.requests) == 1
+        assert db.outbox() == [("monitored-pkg", "1.0", "dead", 1, "trigger no longer configured")]
+        assert second.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 1}
+
+
+def test_a_notification_that_keeps_failing_goes_dead_and_is_not_retried(
+    run_app: Runner, db: Database, config_file: Any
+) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index, WebhookReceiver(default_status=500) as receiver:
+        url = index.base_url
+        config = config_file(single_trigger_config(url))
+        env = trigger_env(receiver)
+
+        first = run_app("--config", config, "--notification-attempts", "2", env=env)
+
+        assert first.code == 0, first
+        assert requests_of(receiver) == [("POST", "/release/monitored-pkg/1.0")] * 2
+        assert [r.status for r in receiver.requests] == [500, 500]
+        assert first.notifications == {"sent": 0, "failed": 1, "pending": 0, "dead": 1}
+        assert db.outbox() == [("monitored-pkg", "1.0", "dead", 2, "HTTP 500 Internal Server Error")]
+        assert len(first.lines_with("giving up after 2 attempts")) == 1, first
+        assert_no_secret(first, db)
+
+        # Dead is final: later runs leave it alone, even with the receiver answering again.
+        receiver.default_status = 200
+        for _ in range(2):
+            later = run_app("--config", config, "--notification-attempts", "2", env=env)
+
+            assert later.code == 0, later
+            assert len(receiver.requests) == 2
+            assert later.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 1}
+            assert db.outbox() == [("monitored-pkg", "1.0", "dead", 2, "HTTP 500 Internal Server Error")]
+
+
+def test_dry_run_sends_and_queues_nothing(
+    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+) -> None:
+    with IndexServer({"monitored-pkg": ["1.0", "2.0"]}) as index, PushGatewayStandIn() as gateway:
+        url = index.base_url
+        config = config_file(trigger_config(url))
+        env = {**trigger_env(receiver), "PROMETHEUS_PUSHGATEWAY_URL": gateway.url}
+
+        run = run_app("--config", config, "--dry-run", env=env)
+
+        assert run.code == 0, run
+        assert run.report["dry_run"] is True
+        assert sorted(run.new_releases) == [("monitored-pkg", "1.0", url), ("monitored-pkg", "2.0", url)]
+        assert receiver.requests == []
+        assert gateway.pushes == []  # a dry run must not replace the real runs' metrics
+        assert run.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 0}
+        assert db.count(f"{STATE}.outbox") == 0
+        assert db.count(f"{STATE}.run") == 0
+        assert db.entities() == []
+        assert db.count("python_package_index") == 0
+        pattern = summary_pattern(checked=2, indexes=1, feeds=0, new="2 new releases", dry_run=True)
+        assert pattern.fullmatch(run.summary), run
+
+
+# -- 4. metrics -----------------------------------------------------------------------------------------------------
+
+
+def families(text: str) -> dict[str, Any]:
+    parsed = {family.name: family for family in text_string_to_metric_families(text)}
+    return parsed
+
+
+def samples(family: Any) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(sample.labels.items())): sample.value for sample in family.samples}
+
+
+def timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
+    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver, feeds: FeedServer, tmp_path: Path
+) -> None:
+    with (
+        IndexServer({"monitored-pkg": ["1.0", "2.0"], "plain-pkg": ["0.1"], "known-pkg": ["1.0", "1.1"]}) as index,
+        PushGatewayStandIn() as gateway,
+    ):
+        url = index.base_url
+        db.add_entity("known-pkg", "1.0")  # known on no index
+        updates = feeds.set("/rss/updates.xml", rss_updates([("plain-pkg", "0.1")]))
+        config = config_file(
+            f"""\
+            indexes:
+              - url: {url}
+            feeds:
+              - {{url: {updates}, index_url: {url}}}
+            packages:
+              monitored-pkg:
+                triggers:
+                  - url: "{{WEBHOOK}}/release/{{package_name}}/{{package_version}}"
+              plain-pkg:
+              ghost-pkg:
+            """
+        )
+        metrics_file = tmp_path / "metrics.prom"
+        env = {
+            "WEBHOOK": receiver.url,
+            "PROMETHEUS_PUSHGATEWAY_URL": gateway.url,
+            "THOTH_DEPLOYMENT_NAME": "e2e-deployment",
+        }
+
+        started = time.monotonic()
+        run = run_app("--config", config, "--metrics-file", str(metrics_file), env=env)
+        wall_clock = time.monotonic() - started
+
+        assert run.code == 0, run
+        rows = [row for row in db.entities() if row[2] == url]
+        assert len(rows) == 5
+        assert len(run.new_releases) == 5
+        assert run.notifications == {"sent": 2, "failed": 0, "pending": 0, "dead": 0}
+
+        (push,) = gateway.pushes
+        assert push.method == "PUT"
+        assert push.path.startswith("/metrics/job/package-releases/"), push.path
+        assert (push.job, push.labels, push.status) == ("package-releases", {"shard": "0/1"}, 200)
+        assert len(run.lines_with("Pushed metrics to")) == 1, run
+
+        pushed = families(push.body)
+        assert set(pushed) >= METRIC_FAMILIES, sorted(pushed)
+        assert {name: pushed[name].type for name in METRIC_FAMILIES} == dict.fromkeys(METRIC_FAMILIES, "gauge")
+        index_label = (("index", url),)
+        assert samples(pushed["thoth_package_releases_new_releases"]) == {index_label: float(len(rows))}
+        # known-pkg, and the monitored monitored-pkg, plain-pkg and ghost-pkg (not on the index).
+        assert samples(pushed["thoth_package_releases_packages_checked"]) == {index_label: 4.0}
+        assert samples(pushed["thoth_package_releases_packages_not_found"]) == {index_label: 1.0}
+        assert samples(pushed["thoth_package_releases_packages_failed"]) == {index_label: 0.0}
+        assert samples(pushed["thoth_package_releases_index_up"]) == {index_label: 1.0}
+        feed_label = (("feed", updates),)
+        assert samples(pushed["thoth_package_releases_feed_items"]) == {feed_label: 1.0}
+        assert samples(pushed["thoth_package_releases_feed_new_releases"]) == {feed_label: 1.0}
+        assert samples(pushed["thoth_package_releases_feed_up"]) == {feed_label: 1.0}
+        assert samples(pushed["thoth_package_releases_notifications"]) == {
+            (("state", "sent"),): 2.0,
+            (("state", "failed"),): 0.0,
+            (("state", "pending"),): 0.0,
+            (("state", "dead"),): 0.0,
+        }
+        assert samples(pushed["thoth_package_releases_errors"]) == {(): 0.0}
+        assert samples(pushed["thoth_package_releases_run_success"]) == {(): 1.0}
+        report = run.report
+        ((duration,),) = [samples(pushed["thoth_package_releases_run_duration_seconds"]).values()]
+        expected_duration = timestamp(report["finished_at"]) - timestamp(report["started_at"])
+        assert duration == pytest.approx(expected_duration, abs=1e-3)
+        assert 0 < duration < wall_clock
+        ((last_success,),) = [samples(pushed["thoth_package_releases_last_success_timestamp_seconds"]).values()]
+        assert last_success == pytest.approx(timestamp(report["finished_at"]), abs=1e-3)
+        assert samples(pushed["thoth_package_releases_info"]) == {
+            (
+                ("deployment", "e2e-deployment"),
+                ("thoth_storages_version", version("thoth-storages")),
+                ("version", __version__),
+            ): 1.0
+        }
+
+        # The file holds the same metrics, in a format the Prometheus parser reads.
+        written = families(metrics_file.read_text(encoding="utf-8"))
+        assert set(written) == set(pushed)
+        assert {name: samples(family) for name, family in written.items()} == {
+            name: samples(family) for name, family in pushed.items()
+        }
+
+
+def test_metrics_are_pushed_to_the_legacy_host_and_port(run_app: Runner, config_file: Any) -> None:
+    with IndexServer({"monitored-pkg": ["1.0", "1.1"]}) as index, PushGatewayStandIn() as gateway:
+        url = index.base_url
+        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        env = {"PROMETHEUS_PUSHGATEWAY_HOST": "127.0.0.1", "PROMETHEUS_PUSHGATEWAY_PORT": str(gateway.port)}
+
+        run = run_app("--config", config, env=env)
+
+        assert run.code == 0, run
+        (push,) = gateway.pushes
+        assert push.path.startswith("/metrics/job/package-releases/"), push.path
+        assert (push.method, push.job, push.labels, push.status) == ("PUT", "package-releases", {"shard": "0/1"}, 200)
+        pushed = families(push.body)
+        assert set(pushed) >= METRIC_FAMILIES
+        assert samples(pushed["thoth_package_releases_new_releases"]) == {(("index", url),): 2.0}
+        assert samples(pushed["thoth_package_releases_packages_checked"]) == {(("index", url),): 1.0}
+
+
+def test_a_failed_run_pushes_run_success_0_and_the_previous_success_time(run_app: Runner, config_file: Any) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index, PushGatewayStandIn() as gateway:
+        url = index.base_url
+        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        env = {"PROMETHEUS_PUSHGATEWAY_URL": gateway.url}
+
+        first = run_app("--config", config, env=env)
+        assert first.code == 0, first
+
+        index.fail("monitored-pkg", status=403, times=None)  # not retried: every package of the index fails
+        second = run_app("--config", config, env=env)
+
+        assert second.code == 1, second
+        assert second.report["succeeded"] is False
+        assert second.report["failure"].startswith(f"every index failed: {url}: every package failed"), second
+        first_push, second_push = gateway.pushes
+        assert (second_push.job, second_push.labels, second_push.status) == ("package-releases", {"shard": "0/1"}, 200)
+        before, after = families(first_push.body), families(second_push.body)
+        assert samples(before["thoth_package_releases_run_success"]) == {(): 1.0}
+        assert samples(after["thoth_package_releases_run_success"]) == {(): 0.0}
+        index_label = (("index", url),)
+        assert samples(after["thoth_package_releases_index_up"]) == {index_label: 0.0}
+        assert samples(after["thoth_package_releases_packages_failed"]) == {index_label: 1.0}
+        assert samples(after["thoth_package_releases_new_releases"]) == {index_label: 0.0}
+        first_success = timestamp(first.report["finished_at"])
+        for pushed in (before, after):
+            ((last_success,),) = [samples(pushed["thoth_package_releases_last_success_timestamp_seconds"]).values()]
+            assert last_success == pytest.approx(first_success, abs=1e-3)
+
+
+@pytest.mark.parametrize("failure", ["http-500", "down"])
+def test_a_failing_push_gateway_does_not_fail_the_run(
+    run_app: Runner, db: Database, config_file: Any, failure: str, tmp_path: Path
+) -> None:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index, PushGatewayStandIn() as gateway:
+        url = index.base_url
+        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        if failure == "down":
+            gateway.down()
+        else:
+            gateway.respond_with(500)
+        metrics_file = tmp_path / "metrics.prom"
+
+        password = "e2e-Push-Pa55word"
+        gateway_url = f"http://e2e-user:{password}@127.0.0.1:{gateway.port}"
+
+        run = run_app(
+            "--config", config, "--metrics-file", str(metrics_file), env={"PROMETHEUS_PUSHGATEWAY_URL": gateway_url}
+        )
+
+        assert run.code == 0, run
+        assert run.report["succeeded"] is True
+        assert db.entities() == [("monitored-pkg", "1.0", url)]
+        warnings = run.lines_with("cannot push metrics")
+        assert len(warnings) == 1, run
+        assert "WARNING" in warnings[0], warnings
+        assert f"cannot push metrics to http://e2e-user:***@127.0.0.1:{gateway.port}: " in warnings[0], warnings
+        for text in (run.stdout, run.stderr, run.report_text or ""):
+            assert password not in text
+        if failure == "http-500":
+            assert warnings[0].endswith(": HTTPError: HTTP Error 500: Internal Server Error"), warnings
+            assert [p.status for p in gateway.pushes] == [500]
+            (request,) = gateway.requests
+            credentials = base64.b64encode(f"e2e-user:{password}".encode()).decode()
+            assert request.headers["Authorization"] == f"Basic {credentials}"
+        else:
+            assert "Connection refused" in warnings[0], warnings
+        assert "Traceback" not in run.stderr
+        assert "Pushed metrics to" not in run.stderr
+        # The file is written all the same.
+        written = families(metrics_file.read_text(encoding="utf-8"))
+        assert samples(written["thoth_package_releases_new_releases"]) == {(("index", url),): 1.0}
