@@ -733,20 +733,11 @@ def test_a_run_killed_during_delivery_delivers_on_the_next_run(
         assert_no_secret(run, db)
 
 
-REMOVED_TRIGGER_BUG = (
-    "BUG: thoth/package_releases/job.py Job._run calls _deliver() (notifications.deliver_pending) only when the"
-    " current configuration has at least one trigger (`notifier is not None`). When the last trigger is removed,"
-    " queued entries are never given up ('trigger no longer configured', as deliver_pending does when other"
-    " triggers remain) and stay pending forever, and the report/metrics say pending=0, dead=0 although the"
-    " outbox holds a pending entry. Expected: entry dead, report notifications dead=1."
-)
-
-
 @pytest.mark.parametrize(
     "other_trigger_left",
     [
         pytest.param(True, id="other-trigger-left"),
-        pytest.param(False, id="no-trigger-left", marks=pytest.mark.xfail(strict=True, reason=REMOVED_TRIGGER_BUG)),
+        pytest.param(False, id="no-trigger-left"),
     ],
 )
 def test_a_pending_notification_whose_trigger_was_removed_is_given_up(

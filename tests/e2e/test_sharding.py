@@ -5,8 +5,8 @@ only its own packages' notifications; together the shards must do exactly what o
 nothing inserted, reported or sent twice. Concurrency is made certain, not hoped for: the test holds a
 database lock the shards need while recording, waits until every shard is blocked on it, then lets them race.
 
-The tests at the end are strict xfails: state the shards share (the listing's validators, the outbox page)
-makes staggered shards miss releases or a shard starve; their reasons say what is wrong.
+The tests at the end cover state that shards could wrongly share: the project listing's validators (kept
+per shard) and the outbox (a shard's notifications must not wait behind another shard's backlog).
 """
 
 from __future__ import annotations
@@ -582,15 +582,7 @@ def test_shard_of_is_the_sha256_prefix_modulo_the_count(name: str, prefix: str, 
 
 # -- state shared between shards: known bugs ----------------------------------------------------------------
 
-LISTING_STATE_BUG = (
-    "BUG: the project listing's validators (thoth_package_releases.listing_state) are kept per index, not per"
-    " shard: the first shard to complete a scan saves the listing's ETag (Graph.save_listing_validators), every"
-    " shard reading the listing after that gets 304 Not Modified and checks only the monitored packages"
-    " (Job._scan_index), so the new projects and releases of its shard are missed"
-)
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LISTING_STATE_BUG)
 def test_shards_run_one_after_another_find_what_one_unsharded_run_does(
     app: App, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer
 ) -> None:
@@ -605,7 +597,6 @@ def test_shards_run_one_after_another_find_what_one_unsharded_run_does(
     assert kg.entities() == sorted((name, version, url) for name in PROJECT_NAMES for version in VERSIONS)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LISTING_STATE_BUG)
 def test_changes_between_rounds_are_found_whichever_shard_runs_first(
     launch: Launch, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer
 ) -> None:
@@ -632,15 +623,6 @@ def test_changes_between_rounds_are_found_whichever_shard_runs_first(
     }
 
 
-OUTBOX_PAGE_BUG = (
-    "BUG: deliver_pending reads one page of the 10,000 oldest pending outbox entries of all shards"
-    " (Graph.pending_notifications, LIMIT 10000) and only then skips other shards' entries, so while 10,000 older"
-    " entries of other shards are pending (their receiver down, their shard not run yet) a shard delivers none"
-    " of its own notifications"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=OUTBOX_PAGE_BUG)
 def test_a_backlog_of_other_shards_does_not_starve_a_shards_notifications(
     app: App, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer
 ) -> None:

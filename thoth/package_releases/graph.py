@@ -308,23 +308,24 @@ class Graph:
                 for project, etag, modified, serial in cursor.fetchall()
             }
 
-    def listing_validators(self, index_url: str) -> PageValidators | None:
-        """Return the validators remembered for an index's project listing."""
+    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
+        """Return the validators a shard remembered for an index's project listing."""
         with self.read_only() as cursor:
             cursor.execute(
-                f"SELECT etag, last_modified, serial FROM {_STATE}.listing_state WHERE index_url = %s", (index_url,)
+                f"SELECT etag, last_modified, serial FROM {_STATE}.listing_state WHERE index_url = %s AND shard = %s",
+                (index_url, shard),
             )
             row = cursor.fetchone()
             return PageValidators(*row) if row else None
 
-    def save_listing_validators(self, index_url: str, validators: PageValidators) -> None:
-        """Remember the validators of an index's project listing."""
+    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
+        """Remember the validators of an index's project listing for a shard (after it scanned all its part)."""
         with self.transaction() as cursor:
             cursor.execute(
-                f"INSERT INTO {_STATE}.listing_state (index_url, etag, last_modified, serial) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (index_url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
-                " serial = excluded.serial, updated_at = now()",
-                (index_url, validators.etag, validators.last_modified, validators.serial),
+                f"INSERT INTO {_STATE}.listing_state (index_url, shard, etag, last_modified, serial)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (index_url, shard) DO UPDATE SET etag = excluded.etag,"
+                " last_modified = excluded.last_modified, serial = excluded.serial, updated_at = now()",
+                (index_url, shard, validators.etag, validators.last_modified, validators.serial),
             )
 
     # -- recording ----------------------------------------------------------------------------------------
@@ -362,13 +363,16 @@ class Graph:
 
     # -- outbox -------------------------------------------------------------------------------------------
 
-    def pending_notifications(self, limit: int = 10_000) -> list[OutboxEntry]:
-        """Return queued notifications, oldest first."""
+    def pending_notifications(self) -> list[OutboxEntry]:
+        """Return every queued notification, oldest first.
+
+        All of them: a shard picks its own out of the list, so a limit here could starve a shard behind
+        another's backlog. Dead-lettering keeps the list as short as the recent releases.
+        """
         with self.read_only() as cursor:
             cursor.execute(
                 f"SELECT id, trigger_key, package_name, package_version, index_url, attempts, last_error"
-                f" FROM {_STATE}.outbox WHERE status = 'pending' ORDER BY id LIMIT %s",
-                (limit,),
+                f" FROM {_STATE}.outbox WHERE status = 'pending' ORDER BY id"
             )
             return [
                 OutboxEntry(row[0], row[1], Release(row[2], row[3], row[4]), row[5], row[6])

@@ -160,7 +160,12 @@ class Job:
                 if self.stop.requested():
                     break
                 self._scan_index(config, index, notifier)
-        if notifier is not None and not settings.dry_run:
+        if settings.dry_run:
+            outbox = self._with_reconnect(lambda g: g.outbox_counts())
+            self.report.notifications.pending = outbox["pending"]
+            self.report.notifications.dead = outbox["dead"]
+        else:
+            # Also without any trigger configured: queued notifications of removed triggers are given up.
             self._deliver(config)
         scanned = [index for index in self.report.indexes]
         if settings.scan and scanned and not any(index.usable for index in scanned) and not self.stop.reason:
@@ -400,7 +405,8 @@ class Job:
         if self._only_seen(index):
             names = self._known_names() | config.monitored_names
         else:
-            cached = self._with_reconnect(lambda g: g.listing_validators(index.url)) if index.id else None
+            shard = self._shard_label()
+            cached = self._with_reconnect(lambda g: g.listing_validators(index.url, shard)) if index.id else None
             listing = client.project_listing(cached)
             report.listing = listing.status.value
             if listing.status is FetchStatus.FAILED:
@@ -427,7 +433,7 @@ class Job:
         complete = not self.stop.reason and report.failed == 0 and report.stale == 0
         if listing_validators is not None and complete and not settings.dry_run and index.id is not None:
             saved = listing_validators
-            self._with_reconnect(lambda g: g.save_listing_validators(index.url, saved))
+            self._with_reconnect(lambda g: g.save_listing_validators(index.url, self._shard_label(), saved))
 
     def _scan_chunk(
         self,

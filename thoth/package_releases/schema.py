@@ -56,6 +56,13 @@ STATE_MIGRATIONS: tuple[str, ...] = (
         summary     JSONB NOT NULL
     );
     """,
+    # 2: the listing's validators are kept per shard: a shard must not take another shard's 304 to mean
+    # that its own part of the index is unchanged.
+    f"""
+    ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN shard TEXT NOT NULL DEFAULT '0/1';
+    ALTER TABLE {STATE_SCHEMA}.listing_state DROP CONSTRAINT listing_state_pkey;
+    ALTER TABLE {STATE_SCHEMA}.listing_state ADD PRIMARY KEY (index_url, shard);
+    """,
 )
 
 
