@@ -186,12 +186,6 @@ def test_help_names_every_options_environment_variable(app: App) -> None:
         assert f"env var: {ENV_PREFIX}{name}" in " ".join(text.split()), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: where the terminal width is unknown (a pipe, CI, `kubectl logs`: 80 columns), click breaks long"
-    " env var names inside the word, e.g. 'THOTH_PACKAGE_RELEAS ES_NOTIFICATION_ATTEMPTS', so `--help | grep` misses"
-    " them; cli.py's context_settings need a fixed terminal_width (e.g. 120) or shorter help entries",
-)
 def test_help_at_80_columns_keeps_environment_variable_names_whole(app: App) -> None:
     result = app("--help", database_url=None, report=False, env={"COLUMNS": "80"})
 

@@ -438,12 +438,6 @@ def empty_database(postgres: PostgresForTests) -> Iterator[str]:
     postgres.drop_database(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a database without the schema, Job.run()'s finally calls _remember_run(), whose INSERT into"
-    " thoth_package_releases.run raises psycopg2 UndefinedTable (not DatabaseError): the job dies with a"
-    " traceback instead of the one-line --init-schema error, and writes no report",
-)
 def test_external_database_without_schema_is_refused_with_a_hint_to_init_schema(
     app: App, write_config: WriteConfig, json_index: IndexServer, empty_database: str
 ) -> None:

@@ -71,7 +71,9 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit(EXIT_OK)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+# A fixed width: where the terminal's is unknown (a pipe, CI, `oc logs`) click would wrap at 80 columns and
+# break the long THOTH_PACKAGE_RELEASES_* names in two, so that grepping the help would miss them.
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 120})
 @click.option(
     "-c",
     "--config",

@@ -111,6 +111,7 @@ class Job:
         self._embedded: EmbeddedDatabase | None = None
         self._clients: dict[str, SimpleIndexClient] = {}
         self._known: set[str] | None = None
+        self._schema_ready = False
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -188,6 +189,7 @@ class Job:
             )
             _LOGGER.info("Using %s (from %s)", self.report.database, choice.source)
             graph.ensure_schema(migrate=choice.embedded or (settings.init_schema and not settings.dry_run))
+            self._schema_ready = True
         except (DatabaseError, EmbeddedDatabaseError, SchemaError) as error:
             raise RunFailed(str(error)) from None
         return graph
@@ -484,7 +486,9 @@ class Job:
 
     def _remember_run(self) -> None:
         graph = self.graph
-        if graph is None or self.settings.dry_run or self.report.skipped or self.report.finished_at is None:
+        if not self._schema_ready or graph is None or self.settings.dry_run or self.report.skipped:
+            return
+        if self.report.finished_at is None:
             return
         try:
             graph.save_run(
@@ -504,7 +508,7 @@ class Job:
         if url is None and self.settings.metrics_file is None:
             return
         last_success = None
-        if self.graph is not None:
+        if self.graph is not None and self._schema_ready:
             try:
                 last_success = self.graph.last_successful_run(self._shard_label())
             except DatabaseError as error:
