@@ -37,6 +37,10 @@ T = TypeVar("T")
 RECONNECT_ATTEMPTS = 5
 RECONNECT_DELAY = 0.5
 
+# An index whose requests failed this many times in a row (after their own retries) is taken as down: the
+# rest of it is not attempted, rather than spending every package's retries and backoff on a dead host.
+INDEX_DOWN_AFTER = 50
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -112,6 +116,7 @@ class Job:
         self._clients: dict[str, SimpleIndexClient] = {}
         self._known: set[str] | None = None
         self._schema_ready = False
+        self._failing: dict[str, tuple[int, str]] = {}  # index URL -> (failures in a row, last reason)
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -317,6 +322,9 @@ class Job:
                     progress.advance()
                 if signalled():
                     break  # record what arrived, then stop
+                if self._index_down(index):
+                    client.cancel()
+                    break
         finally:
             results.close()
             if signalled():
@@ -333,6 +341,8 @@ class Job:
     ) -> None:
         report.packages_checked += 1
         status = result.status
+        failures, _ = self._failing.get(index.url, (0, ""))
+        self._failing[index.url] = (failures + 1, result.error or "failed") if status is FetchStatus.FAILED else (0, "")
         if status is FetchStatus.OK:
             found[result.project] = result.versions
             pages[result.project] = result.validators
@@ -430,12 +440,20 @@ class Job:
                 if self.stop.requested():
                     break
                 self._scan_chunk(index, chunk, serials, report, progress, notifier)
+                if self._index_down(index):
+                    failures, reason = self._failing[index.url]
+                    report.error = f"index unreachable: {failures} requests in a row failed, the last with: {reason}"
+                    _LOGGER.error("Giving up index %s: %s", mask_url(index.url), report.error)
+                    break
         finally:
             progress.close()
         complete = not self.stop.reason and report.failed == 0 and report.stale == 0
         if listing_validators is not None and complete and not settings.dry_run and index.id is not None:
             saved = listing_validators
             self._with_reconnect(lambda g: g.save_listing_validators(index.url, self._shard_label(), saved))
+
+    def _index_down(self, index: IndexRow) -> bool:
+        return self._failing.get(index.url, (0, ""))[0] >= INDEX_DOWN_AFTER
 
     def _scan_chunk(
         self,
