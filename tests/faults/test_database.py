@@ -1,0 +1,125 @@
+"""Fault matrix, database side: unreachable at start, connection lost mid-run, two runs at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.faults.conftest import (
+    Job,
+    KnowledgeGraph,
+    assert_rows_complete,
+    closed_port,
+    normalized_model,
+    projects,
+    wait_until,
+    write_config,
+)
+from tests.support.servers import IndexServer
+
+pytestmark = pytest.mark.faults
+
+DB_PASSWORD = "Kg-Pa55word-7f3c9e"
+
+
+def with_password(url: str, password: str) -> str:
+    """The same database URL with a password in its user-info (the embedded server trusts local users)."""
+    parts = urlsplit(url)
+    user = parts.username or "postgres"
+    host = parts.hostname or ""
+    netloc = f"{user}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def test_unreachable_database_at_start_is_one_line_naming_it_password_masked_exit_1_nothing_attempted(
+    job: Job, kg: KnowledgeGraph, config_path: Path
+) -> None:
+    port = closed_port()
+    with IndexServer(projects(3)) as index:
+        config = write_config(config_path, index.base_url)
+
+        result = job.run(config=config, database_url=f"postgresql://thoth:{DB_PASSWORD}@127.0.0.1:{port}/kgdb")
+
+        assert result.code == 1, result
+        (line,) = result.error_lines
+        assert f"127.0.0.1:{port}" in line, line
+        assert "'kgdb'" in line, line
+        assert DB_PASSWORD not in result.everything, result
+        assert "Traceback" not in result.stderr, result
+        assert index.requests == [], "nothing else may be attempted"
+        assert not job.data_dir.exists(), "the embedded database must not be started instead"
+
+        rerun = job.run(config=config, database_url=with_password(kg.url, DB_PASSWORD))
+
+        assert rerun.code == 0, rerun
+        assert DB_PASSWORD not in rerun.everything, rerun
+        assert_rows_complete(kg, index)
+
+
+def test_connection_lost_mid_run_rolls_back_the_chunk_reconnects_and_completes(
+    job: Job, kg: KnowledgeGraph, config_path: Path
+) -> None:
+    with IndexServer(projects(60, versions=2), latency=0.03) as index:
+        config = write_config(config_path, index.base_url)
+        running = job.start("--chunk-size", "3", "--concurrency", "2", config=config, database_url=kg.url)
+
+        terminated = []
+        for requests_seen in (10, 30):
+            wait_until(lambda seen=requests_seen: len(index.requests) >= seen or not running.running())
+            assert running.running(), running.wait()
+            backends = kg.job_backends()
+            assert backends, "the job holds a database session while it runs"
+            terminated.append(kg.terminate_job_backends())
+            # The job notices at its next statement and opens a new session.
+            wait_until(lambda old=set(backends): bool(set(kg.job_backends()) - old) or not running.running())
+        result = running.wait()
+
+        assert all(terminated), terminated
+        assert result.code == 0, result
+        assert result.stderr.count("reconnecting in") >= 2, result
+        assert result.report["failure"] is None
+        assert result.report["errors"] == []
+        assert_rows_complete(kg, index)
+        assert result.new_releases == normalized_model(index.projects())
+
+        rerun = job.run(config=config, database_url=kg.url)
+
+        assert rerun.code == 0, rerun
+        assert rerun.new_releases == set(), "a re-run inserts nothing new"
+        assert_rows_complete(kg, index)
+
+
+def test_a_second_run_on_the_same_database_and_shard_sees_the_lock_and_exits_0_without_work(
+    job: Job, kg: KnowledgeGraph, config_path: Path
+) -> None:
+    with IndexServer(projects(30, versions=2), latency=0.1) as index:
+        config = write_config(config_path, index.base_url)
+        first = job.start("--chunk-size", "2", "--concurrency", "1", config=config, database_url=kg.url)
+        wait_until(lambda: len(index.requests) >= 3 or not first.running())
+        assert first.running(), first.wait()
+        assert kg.job_holds_advisory_lock()
+
+        second = job.run(config=config, database_url=kg.url)
+        assert first.running(), "the first run must still hold the lock while the second runs"
+
+        assert second.code == 0, second
+        assert "lock" in (second.report["skipped"] or ""), second
+        assert "Another run is in progress" in second.stderr, second
+        assert second.report["indexes"] == []
+        assert second.report["new_releases"] == []
+        assert "skipped" in second.stderr
+
+        result = first.wait()
+        assert result.code == 0, result
+        assert result.new_releases == normalized_model(index.projects())
+        assert_rows_complete(kg, index)
+
+        index.latency = 0
+        rerun = job.run(config=config, database_url=kg.url)
+
+        assert rerun.code == 0, rerun
+        assert rerun.report["skipped"] is None, "the lock is released at the end of a run"
+        assert rerun.new_releases == set()
+        assert_rows_complete(kg, index)
