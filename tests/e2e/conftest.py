@@ -287,12 +287,17 @@ def index_config(url: str, *, only_if_package_seen: bool = True, packages: Seque
     return "\n".join(lines) + "\n"
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 package', '2 packages': how the summary counts things."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def summary_line(*, checked: int, indexes: int, new: int, dry_run: bool = False) -> re.Pattern[str]:
     """The exact summary line expected on stderr (only the duration may vary)."""
     dry = re.escape(" (dry run)") if dry_run else ""
     verb = "would insert" if dry_run else "inserted"
     releases = "no new releases" if new == 0 else f"{new} new release{'s' if new != 1 else ''}"
     return re.compile(
-        rf"Package releases{dry}: checked {checked} packages on {indexes} index\(es\)"
-        rf" and 0 feed\(s\) in \d+\.\d s; {verb} {releases}\."
+        rf"Package releases{dry}: checked {counted(checked, 'package')} on {counted(indexes, 'index', 'indexes')}"
+        rf" and 0 feeds in \d+\.\d s; {verb} {releases}\."
     )

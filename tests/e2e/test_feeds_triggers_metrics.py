@@ -29,6 +29,7 @@ import psycopg2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.conftest import counted
 from tests.support.servers import (
     FeedServer,
     IndexServer,
@@ -263,7 +264,8 @@ def summary_pattern(*, checked: int, indexes: int, feeds: int, new: str, dry_run
     verb = "would insert" if dry_run else "inserted"
     dry = re.escape(" (dry run)") if dry_run else ""
     return re.compile(
-        rf"Package releases{dry}: checked {checked} packages on {indexes} index\(es\) and {feeds} feed\(s\)"
+        rf"Package releases{dry}: checked {counted(checked, 'package')} on {counted(indexes, 'index', 'indexes')}"
+        rf" and {counted(feeds, 'feed')}"
         rf" in \d+\.\d s; {verb} {new}\."
     )
 

@@ -58,9 +58,7 @@ def test_json_report_has_the_documented_keys_and_values() -> None:
 def test_text_summary_names_counts_releases_and_errors() -> None:
     text = sample_report().render_text()
     lines = text.splitlines()
-    assert lines[0] == (
-        "Package releases: checked 3 packages on 1 index(es) and 1 feed(s) in 2.5 s; inserted 2 new releases."
-    )
+    assert lines[0] == ("Package releases: checked 3 packages on 1 index and 1 feed in 2.5 s; inserted 2 new releases.")
     assert "  + click 8.1 (https://pypi.org/simple)" in lines
     assert "  + flask 3.0 (https://pypi.org/simple)" in lines
     assert any(line.startswith("    foo on https://pypi.org/simple: HTTP 503") for line in lines)

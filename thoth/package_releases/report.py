@@ -132,8 +132,9 @@ class RunReport:
             return f"Package releases{shard}: skipped, {self.skipped}\n"
         duration = (self.finished_at - self.started_at).total_seconds() if self.finished_at else 0.0
         lines.append(
-            f"Package releases{shard}{' (dry run)' if self.dry_run else ''}: checked {self.packages_checked} packages"
-            f" on {len(self.indexes)} index(es) and {len(self.feeds)} feed(s) in {duration:.1f} s;"
+            f"Package releases{shard}{' (dry run)' if self.dry_run else ''}:"
+            f" checked {_count(self.packages_checked, 'package')} on {_count(len(self.indexes), 'index', 'indexes')}"
+            f" and {_count(len(self.feeds), 'feed')} in {duration:.1f} s;"
             f" {verb} {_releases(len(self.new_releases))}."
         )
         if self.failure:
@@ -174,6 +175,10 @@ class RunReport:
             if len(self.errors) > _SUMMARY_ERRORS:
                 lines.append(f"    ... and {len(self.errors) - _SUMMARY_ERRORS} more (see --report)")
         return "\n".join(lines) + "\n"
+
+
+def _count(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def _releases(count: int) -> str:
