@@ -1,8 +1,9 @@
 """Fixtures of the fault matrix: ``app.py`` as a real process, real local servers broken on purpose, a real database.
 
 ``job.run(...)`` runs the job to completion; ``job.start(...)`` starts it and returns a handle to signal it,
-wait for it or kill it. Every run gets an environment stripped of whatever could point it elsewhere, a HOME of
-its own (so no developer ``~/.netrc`` leaks in) and ``--data-dir``/``--report`` under the test's tmp_path.
+wait for it or kill it (the e2e ``app`` fixture only runs to completion). Every run gets the e2e tests'
+environment, stripped of whatever could point it elsewhere (``job_environment``), a HOME of its own (so no
+developer ``~/.netrc`` leaks in) and ``--data-dir``/``--report`` under the test's tmp_path.
 ``kg`` reads the test's database with plain SQL. ``normalized_model`` turns an IndexServer's model into the
 rows a run without faults leaves (names and versions normalized the way thoth-storages stores them), and
 ``assert_rows_complete`` checks that the graph holds exactly those rows, each once.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -31,6 +31,7 @@ import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from tests.e2e.conftest import job_environment
 from tests.support.servers import IndexServer, WebhookReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,13 +39,6 @@ APP = REPO_ROOT / "app.py"
 APP_TIMEOUT = 90.0
 APPLICATION_NAME = "thoth-package-releases"
 STATE = "thoth_package_releases"
-
-_STRIPPED_PREFIXES = ("KNOWLEDGE_GRAPH_", "THOTH_PACKAGE_RELEASES_", "PROMETHEUS_PUSHGATEWAY_")
-_STRIPPED_NAMES = frozenset(
-    {"SENTRY_DSN", "THOTH_DEPLOYMENT_NAME", "JOB_COMPLETION_INDEX", "NETRC", "HOME"}
-    | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
-)
-
 
 # -- the job as a process ----------------------------------------------------------------------------------
 
@@ -151,16 +145,8 @@ class Job:
         self._running: list[Running] = []
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.upper().startswith(_STRIPPED_PREFIXES) and name.upper() not in _STRIPPED_NAMES
-        }
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        env["HOME"] = str(self.home)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.update(extra or {})
-        return env
+        """The e2e tests' stripped environment, with this test's own HOME (no developer ~/.netrc) and no .pyc writes."""
+        return job_environment({"HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", **(extra or {})})
 
     def start(
         self,
