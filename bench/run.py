@@ -1090,6 +1090,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for scenario in scenarios:
         print(f"  {scenario.label}", flush=True)
 
+    def on_sigterm(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # clean up (cluster, index server) as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="thoth-bench-"))
     global CODE
