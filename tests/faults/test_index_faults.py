@@ -258,13 +258,6 @@ def test_malformed_truncated_and_oversized_pages_are_reported_in_one_line_and_no
         assert_rows_complete(kg, index)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a garbage text/html project page is accepted as a valid page with no releases: nothing is "
-    "reported, and since the scan looked complete the listing's validators are saved, so the clean re-run gets "
-    "a 304 for the listing, checks nothing and never inserts the project's releases (simple_index."
-    "_parse_html_links accepts it; job._scan_index saves listing validators)",
-)
 def test_bad_html_page_is_reported_and_the_clean_rerun_inserts_the_project(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:

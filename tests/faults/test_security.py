@@ -74,15 +74,6 @@ def test_database_password_never_shown_from_the_url_or_the_knowledge_graph_varia
         assert_rows_complete(kg, index)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the password of an index URL registered in the graph is shown unmasked: job._scan_index "
-    "(IndexReport(url=index.url): report indexes[].url and the summary's 'index ...' line), job._count "
-    "(add_error(..., index.url, ...): errors[].index_url), Graph.record/job._record (Release.index_url: "
-    "new_releases[].index_url, the summary's '+ name version (url)' lines, the 'New release' debug line), "
-    "job._run (RunFailed 'every index failed: <url>': report failure, 'FAILED:' line and cli's "
-    "'Run failed:' log line; only the 'error:' line is masked)",
-)
 def test_index_url_password_registered_in_the_graph_is_used_and_never_shown(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:
@@ -133,13 +124,6 @@ def test_trigger_secrets_in_headers_and_url_are_sent_but_never_shown(
         assert_rows_complete(kg, index)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a --database-url libpq cannot parse crashes the job with an unhandled psycopg2.ProgrammingError "
-    "traceback (logged twice) that shows the URL with its password; no report is written. graph.describe_url "
-    "(psycopg2.extensions.parse_dsn) runs in Graph.__init__ before the try that maps psycopg2 errors to "
-    "DatabaseError; expected: one masked error line, exit 1, the report written",
-)
 @pytest.mark.parametrize(
     "url",
     [
@@ -175,12 +159,6 @@ CONFIG_PASSWORD = "Cfg-Pa55-5eed-08"  # a literal password written in the config
         pytest.param(
             "packages.click.triggers[0].url",
             {"packages": {"click": {"triggers": [{"url": f"http://hook:{CONFIG_PASSWORD}@127.0.0.1:9/x"}]}}},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a trigger URL with a literal user:password is accepted (config._Parser._trigger "
-                "checks only that the rendered URL is http(s), not _http_url's credential rule), although the "
-                "README says credentials written in a URL stop the run with exit 2",
-            ),
             id="trigger",
         ),
     ],

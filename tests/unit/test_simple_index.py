@@ -754,3 +754,29 @@ def test_cancel_ends_backoff_and_skips_retries(mocked: responses.RequestsMock) -
     assert result.error is not None
     assert "the run is stopping" in result.error
     assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<!DOCTYPE html><html><body><a href='../../files/\x00\xff\xfe<<a <</a>\x01", "control characters"),
+        (b"Service temporarily unavailable, try later", "no anchors and no HTML structure"),
+    ],
+)
+def test_garbled_html_is_not_taken_for_a_project_without_files(body: bytes, reason: str) -> None:
+    with pytest.raises(PageError, match=reason):
+        parse_project_page("foo", body, "text/html", f"{INDEX}/foo/")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"<!DOCTYPE html><html><body><h1>Links for foo</h1></body></html>", ()),  # a project with no files
+        (b"<html>\n\t<body>\x0c</body></html>", ()),  # whitespace HTML allows
+        (b'<a href="../../files/foo-1.0.tar.gz">foo-1.0.tar.gz</a>', ("1.0",)),  # bare anchors, no document
+    ],
+)
+def test_minimal_html_pages_are_accepted(body: bytes, expected: tuple[str, ...]) -> None:
+    versions, invalid, _ = parse_project_page("foo", body, "text/html", f"{INDEX}/foo/")
+    assert invalid == ()
+    assert versions == expected

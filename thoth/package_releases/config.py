@@ -372,6 +372,16 @@ def _http_url(value: object, path: str) -> str:
     return url
 
 
+def _literal_credentials(template: str) -> bool:
+    """Tell whether a URL template spells out a user-info part (``user:secret@``) with no placeholder in it."""
+    _, separator, rest = template.partition("://")
+    if not separator:
+        return False
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    return bool(at) and "{" not in userinfo
+
+
 def _url_problem(url: str) -> str | None:
     """Return why a string is not an http(s) URL with a host, or None when it is one."""
     expected = "expected an http(s) URL"
@@ -473,6 +483,12 @@ class _Parser:
         if _url_problem(rendered):
             _fail(
                 _join(path, "url"), f"expected an http(s) URL once rendered (with sample release values), got {url!r}"
+            )
+        if _literal_credentials(url):
+            _fail(
+                _join(path, "url"),
+                "credentials must not be written in the configuration; take them from environment variables,"
+                " e.g. https://{WEBHOOK_USER}:{WEBHOOK_TOKEN}@host/...",
             )
         method = _optional(data, "method", path, _str, "POST").upper()
         if method not in TRIGGER_METHODS:

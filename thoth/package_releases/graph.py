@@ -73,7 +73,10 @@ Notifier = Callable[[Release], Sequence[str]]
 
 def describe_url(url: str) -> str:
     """Return a human description of a database URL (host and database), safe to log."""
-    parsed = psycopg2.extensions.parse_dsn(to_dsn(url))
+    try:
+        parsed = psycopg2.extensions.parse_dsn(to_dsn(url))
+    except psycopg2.Error:
+        return f"database {mask_url(url)!r}"
     host = parsed.get("host", "localhost")
     port = parsed.get("port")
     database = parsed.get("dbname", parsed.get("user", "postgres"))

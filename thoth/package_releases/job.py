@@ -24,7 +24,7 @@ from thoth.package_releases.feeds import fetch_feed
 from thoth.package_releases.graph import ChunkOutcome, ConnectionLost, DatabaseError, Graph, IndexRow, Notifier
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
-from thoth.package_releases.releases import chunked, shard_of
+from thoth.package_releases.releases import Release, chunked, shard_of
 from thoth.package_releases.report import FeedReport, IndexReport, RunReport
 from thoth.package_releases.schema import SchemaError
 from thoth.package_releases.simple_index import FetchStatus, PageValidators, ProjectVersions, SimpleIndexClient
@@ -291,9 +291,14 @@ class Job:
         outcome = self._with_reconnect(
             lambda g: g.record(index, found, pages, notifier=notifier, dry_run=self.settings.dry_run)
         )
-        self.report.new_releases.extend(outcome.new_releases)
+        # The index URL as stored may carry credentials (the graph is not this job's to police): report it masked.
+        shown = mask_url(index.url)
+        self.report.new_releases.extend(
+            Release(r.package_name, r.package_version, shown) if shown != r.index_url else r
+            for r in outcome.new_releases
+        )
         for release in outcome.new_releases:
-            _LOGGER.debug("New release %s %s on %s", release.package_name, release.package_version, index.url)
+            _LOGGER.debug("New release %s %s on %s", release.package_name, release.package_version, shown)
         return outcome
 
     def _fetch(
@@ -348,7 +353,9 @@ class Job:
             pages[result.project] = result.validators
             for raw in result.invalid_versions:
                 report.invalid_versions += 1
-                self.report.add_error(result.project, index.url, f"skipped invalid version {raw!r} (not PEP 440)")
+                self.report.add_error(
+                    result.project, mask_url(index.url), f"skipped invalid version {raw!r} (not PEP 440)"
+                )
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
             pages[result.project] = result.validators
@@ -356,11 +363,11 @@ class Job:
             report.not_found += 1
         elif status is FetchStatus.STALE:
             report.stale += 1
-            self.report.add_error(result.project, index.url, mask_text(result.error or "stale page"))
+            self.report.add_error(result.project, mask_url(index.url), mask_text(result.error or "stale page"))
         else:
             report.failed += 1
             reason = mask_text(result.error or "failed")
-            self.report.add_error(result.project, index.url, reason)
+            self.report.add_error(result.project, mask_url(index.url), reason)
             _LOGGER.warning("%s on %s: %s", result.project, mask_url(index.url), reason)
 
     # -- feeds --------------------------------------------------------------------------------------------
@@ -409,7 +416,7 @@ class Job:
 
     def _scan_index(self, config: Config, index: IndexRow, notifier: Notifier | None) -> None:
         settings = self.settings
-        report = IndexReport(url=index.url)
+        report = IndexReport(url=mask_url(index.url))
         self.report.indexes.append(report)
         client = self._client(index)
         serials: Mapping[str, int] | None = None

@@ -123,11 +123,13 @@ def render_notification(trigger: TriggerConfig, release: Release, environ: Mappi
     defaults to ``{"package_name", "package_version", "index_url"}`` and is sent as JSON by every method but
     GET, which has no body.
     """
+    # Index credentials (from the graph) never travel to a webhook: the index URL is always sent masked.
+    index_url = mask_url(release.index_url)
     values = release_values(
         environ,
         package_name=release.package_name,
         package_version=release.package_version,
-        index_url=release.index_url,
+        index_url=index_url,
     )
     headers = {name: render(template, values) for name, template in trigger.headers}
     body: bytes | None = None
@@ -137,7 +139,7 @@ def render_notification(trigger: TriggerConfig, release: Release, environ: Mappi
             payload = {
                 "package_name": release.package_name,
                 "package_version": release.package_version,
-                "index_url": release.index_url,
+                "index_url": index_url,
             }
         else:
             payload = render_json(trigger.payload, values)

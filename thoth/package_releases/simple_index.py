@@ -47,6 +47,8 @@ _MAX_DELAY: Final = 60.0
 _CHUNK_SIZE: Final = 64 * 1024
 # The project listing of a large index (PyPI's is ~30 MB) may be this many times larger and slower than a page.
 LISTING_LIMIT_FACTOR: Final = 10
+_CONTROL_CHARACTERS: Final = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_HTML_MARKERS: Final = re.compile(rb"<\s*(?:a\s|!doctype\s+html|html|body|head)", re.IGNORECASE)
 # How often fetch_many looks at should_stop while it waits for results.
 _STOP_POLL_SECONDS: Final = 0.25
 _MAX_ERROR_LENGTH: Final = 300
@@ -222,7 +224,16 @@ def _load_json(body: bytes) -> dict[str, Any]:
 
 
 def _parse_html_links(body: bytes, charset: str | None) -> list[str]:
-    """Return the texts of the anchors of a PEP 503 page."""
+    """Return the texts of the anchors of a PEP 503 page; raise PageError for what is no HTML page at all.
+
+    An HTML parser accepts nearly anything, so a garbled body would pass for a project with no files and
+    its releases would be lost silently: control characters (which HTML forbids) and a body with neither
+    an anchor nor any HTML structure are refused instead.
+    """
+    if _CONTROL_CHARACTERS.search(body):
+        raise PageError("malformed HTML: control characters in the page")
+    if not _HTML_MARKERS.search(body[:65536]):
+        raise PageError("malformed HTML: no anchors and no HTML structure")
     try:
         # pypi-simple's streaming parser is about twice as fast as its BeautifulSoup one, and a simple
         # page is nothing but anchors; hrefs are not resolved because only the texts matter here.
