@@ -11,7 +11,14 @@ from thoth.package_releases import progress as progress_module
 from thoth.package_releases.job import _unchanged
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.releases import Release
-from thoth.package_releases.report import FeedReport, IndexReport, NotificationCounts, RunReport
+from thoth.package_releases.report import (
+    HISTORY_RELEASES,
+    FeedReport,
+    IndexReport,
+    NotificationCounts,
+    ReleaseLog,
+    RunReport,
+)
 from thoth.package_releases.simple_index import PageValidators
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -146,3 +153,32 @@ def test_quiet_progress_shows_nothing(caplog: pytest.LogCaptureFixture) -> None:
     bar.close()
     assert stream.getvalue() == ""
     assert not [r for r in caplog.records if r.name == "thoth.package_releases.progress"]
+
+
+def test_release_log_keeps_every_release_in_order_and_counts_by_index() -> None:
+    log = ReleaseLog()
+    releases = [Release(f"p{i}", f"1.{i}", INDEX if i % 3 else "https://mirror/simple") for i in range(120)]
+    log.extend(releases[:70])
+    partial = iter(log)
+    assert next(partial) == releases[0]  # an iteration cut short must not disturb later appends
+    log += releases[70:]
+    assert len(log) == 120
+    assert list(log) == releases
+    assert log.first(3) == releases[:3]
+    assert len(log.first(500)) == HISTORY_RELEASES  # only the run history's worth is kept in memory
+    assert log.by_index == {INDEX: 80, "https://mirror/simple": 40}
+    log.close()
+
+
+def test_json_report_streams_every_release_and_history_keeps_the_first() -> None:
+    report = RunReport(started_at=START, dry_run=False)
+    report.finished_at = START
+    report.new_releases += [Release("p", f"0.{i}", INDEX) for i in range(250)]
+    document = json.loads(report.render_json())
+    assert document["new_release_count"] == 250
+    assert [r["package_version"] for r in document["new_releases"]] == [f"0.{i}" for i in range(250)]
+    history = json.loads(report.history_json())
+    assert history["new_release_count"] == 250
+    assert len(history["new_releases"]) == HISTORY_RELEASES
+    empty = RunReport(started_at=START, dry_run=True)
+    assert json.loads(empty.render_json())["new_releases"] == []

@@ -352,10 +352,13 @@ def _emit(report: RunReport, report_path: str | None) -> None:
         report.finished_at = datetime.now(UTC)
     click.echo(report.render_text(), err=True, nl=False)
     if report_path == "-":
-        click.echo(report.render_json(), nl=False)
+        report.write_json(sys.stdout)
+        sys.stdout.flush()
     elif report_path:
         path = Path(report_path)
         try:
-            path.write_text(report.render_json(), encoding="utf-8")
+            with path.open("w", encoding="utf-8") as stream:
+                report.write_json(stream)
         except OSError as error:
             click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)
+    report.new_releases.close()

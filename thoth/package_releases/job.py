@@ -521,7 +521,7 @@ class Job:
                 self.report.finished_at,
                 self._shard_label(),
                 self.report.succeeded,
-                self.report.render_json(),
+                self.report.history_json(),
             )
         except DatabaseError as error:
             _LOGGER.warning("Could not record the run in the job's history: %s", error)

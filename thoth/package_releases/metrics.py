@@ -71,7 +71,7 @@ def build_registry(
 
     new_by_index: Counter[str] = Counter({index.url: 0 for index in report.indexes})
     new_by_index.update({feed.index_url: 0 for feed in report.feeds})
-    new_by_index.update(release.index_url for release in report.new_releases)
+    new_by_index.update(report.new_releases.by_index)
     new_releases = gauge("new_releases", "Releases recorded (in a dry run: found) by the last run, by index.", "index")
     for url, count in new_by_index.items():
         new_releases.labels(index=url).set(count)

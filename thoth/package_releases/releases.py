@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -42,7 +43,9 @@ def missing_releases(
     return sorted(missing, key=lambda r: (r.package_name, _version_key(r.package_version)))
 
 
+@lru_cache(maxsize=65536)
 def _version_key(version: str) -> tuple[int, Version | str]:
+    # Cached: the same version strings recur across projects, and parsing is most of the cost of sorting.
     try:
         return (0, Version(version))
     except InvalidVersion:

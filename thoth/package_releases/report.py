@@ -2,15 +2,84 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import IO, Any, TextIO
 
 from thoth.package_releases.releases import Release
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50
 _SUMMARY_ERRORS = 20
+# How many new releases the run history keeps (it has the counts of all).
+HISTORY_RELEASES = 100
+_RELEASES_MARKER = "@@new-releases@@"
+
+
+class ReleaseLog:
+    """The new releases of a run: counted, the first few kept at hand, every one spooled to a temporary file.
+
+    A first run over a large index finds hundreds of thousands of releases; spooling keeps the job's memory
+    bounded by the chunk, not by the index, while the JSON report still lists every one.
+    """
+
+    def __init__(self, releases: Iterable[Release] = ()) -> None:
+        self.by_index: Counter[str] = Counter()
+        self._first: list[Release] = []
+        self._count = 0
+        self._spool: IO[str] | None = None
+        self.extend(releases)
+
+    def extend(self, releases: Iterable[Release]) -> None:
+        """Add releases (in the order found)."""
+        lines = []
+        for release in releases:
+            self._count += 1
+            self.by_index[release.index_url] += 1
+            if len(self._first) < max(_SUMMARY_RELEASES, HISTORY_RELEASES):
+                self._first.append(release)
+            # Normalized names and versions and index URLs contain no tab or newline.
+            lines.append(f"{release.package_name}\t{release.package_version}\t{release.index_url}\n")
+        if lines:
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._spool.seek(0, io.SEEK_END)
+            self._spool.writelines(lines)
+
+    def __iadd__(self, releases: Iterable[Release]) -> ReleaseLog:
+        self.extend(releases)
+        return self
+
+    def __len__(self) -> int:
+        return self._count
+
+    def first(self, count: int) -> list[Release]:
+        """Return the first releases found (at most ``count``; no more than the run history keeps)."""
+        return self._first[:count]
+
+    def __iter__(self) -> Iterator[Release]:
+        if self._spool is None:
+            return
+        spool = self._spool
+        spool.seek(0)
+        try:
+            for line in spool:
+                name, version, index_url = line.rstrip("\n").split("\t")
+                yield Release(name, version, index_url)
+        finally:
+            if not spool.closed:
+                spool.seek(0, io.SEEK_END)  # later releases are appended, even after an iteration cut short
+
+    def close(self) -> None:
+        """Delete the spool file."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
 
 
 @dataclass
@@ -79,12 +148,16 @@ class RunReport:
     finished_at: datetime | None = None
     indexes: list[IndexReport] = field(default_factory=list)
     feeds: list[FeedReport] = field(default_factory=list)
-    new_releases: list[Release] = field(default_factory=list)
+    new_releases: ReleaseLog = field(default_factory=ReleaseLog)
     errors: list[ErrorEntry] = field(default_factory=list)
     notifications: NotificationCounts = field(default_factory=NotificationCounts)
     skipped: str | None = None
     interrupted: str | None = None
     failure: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.new_releases, ReleaseLog):
+            self.new_releases = ReleaseLog(self.new_releases)
 
     @property
     def succeeded(self) -> bool:
@@ -100,8 +173,7 @@ class RunReport:
         """Packages checked over all indexes."""
         return sum(index.packages_checked for index in self.indexes)
 
-    def to_json(self) -> dict[str, object]:
-        """Return the JSON-ready form of the report (the documented ``--report`` format)."""
+    def _document(self, release_limit: int | None) -> dict[str, Any]:
         return {
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
@@ -114,14 +186,40 @@ class RunReport:
             "failure": self.failure,
             "indexes": [asdict(index) for index in self.indexes],
             "feeds": [asdict(feed) for feed in self.feeds],
-            "new_releases": [asdict(release) for release in self.new_releases],
+            "new_release_count": len(self.new_releases),
+            "new_releases": (
+                _RELEASES_MARKER
+                if release_limit is None
+                else [asdict(r) for r in self.new_releases.first(release_limit)]
+            ),
             "errors": [asdict(error) for error in self.errors],
             "notifications": asdict(self.notifications),
         }
 
+    def write_json(self, stream: TextIO) -> None:
+        """Write the report as a JSON document (the documented ``--report`` format), every new release included.
+
+        The releases are streamed from the spool, so that a report of any size costs no memory to write.
+        """
+        head, tail = json.dumps(self._document(None), indent=2).split(json.dumps(_RELEASES_MARKER))
+        stream.write(head)
+        stream.write("[")
+        for position, release in enumerate(self.new_releases):
+            stream.write(",\n    " if position else "\n    ")
+            stream.write(json.dumps(asdict(release)))
+        stream.write("\n  ]" if self.new_releases else "]")
+        stream.write(tail)
+        stream.write("\n")
+
     def render_json(self) -> str:
-        """Return the report as a JSON document."""
-        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+        """Return the report as a JSON document (see write_json)."""
+        buffer = io.StringIO()
+        self.write_json(buffer)
+        return buffer.getvalue()
+
+    def history_json(self) -> str:
+        """Return the report for the run history: every count, but only the first new releases."""
+        return json.dumps(self._document(HISTORY_RELEASES))
 
     def render_text(self) -> str:
         """Return a short human summary of the run."""
@@ -155,7 +253,7 @@ class RunReport:
         for feed in self.feeds:
             state = f"FAILED: {feed.error}" if feed.error else f"{feed.items} items, {feed.new_releases} new"
             lines.append(f"  feed {feed.url}: {state}")
-        for release in self.new_releases[:_SUMMARY_RELEASES]:
+        for release in self.new_releases.first(_SUMMARY_RELEASES):
             lines.append(f"  + {release.package_name} {release.package_version} ({release.index_url})")
         if len(self.new_releases) > _SUMMARY_RELEASES:
             lines.append(f"  ... and {len(self.new_releases) - _SUMMARY_RELEASES} more (see --report)")

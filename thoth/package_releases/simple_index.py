@@ -11,13 +11,14 @@ import enum
 import functools
 import json
 import os
+import queue
 import random
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -488,6 +489,8 @@ class SimpleIndexClient:
         executor = self._get_executor()
         iterator = iter(items)
         pending: dict[Future[ProjectVersions], str] = {}
+        # Futures announce themselves when done: constant work per result, unlike wait() over every pending one.
+        finished: queue.SimpleQueue[Future[ProjectVersions]] = queue.SimpleQueue()
         exhausted = False
         try:
             while True:
@@ -498,20 +501,24 @@ class SimpleIndexClient:
                     except StopIteration:
                         exhausted = True
                         break
-                    pending[executor.submit(self.project_versions, project, validators)] = project
+                    future = executor.submit(self.project_versions, project, validators)
+                    pending[future] = project
+                    future.add_done_callback(finished.put)
                 if not pending:
                     return
-                done, _ = wait(pending, timeout=_STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                if not done and should_stop is not None and should_stop():
-                    return
-                for future in done:
-                    project = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # project_versions does not raise; this is the last resort
-                        error = _one_line(f"unexpected {_describe(exc)}")
-                        result = ProjectVersions(normalize_name(project), FetchStatus.FAILED, error=error)
-                    yield result
+                try:
+                    future = finished.get(timeout=_STOP_POLL_SECONDS)
+                except queue.Empty:
+                    if should_stop is not None and should_stop():
+                        return
+                    continue
+                project = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # project_versions does not raise; this is the last resort
+                    error = _one_line(f"unexpected {_describe(exc)}")
+                    result = ProjectVersions(normalize_name(project), FetchStatus.FAILED, error=error)
+                yield result
         finally:
             for future in pending:
                 future.cancel()
