@@ -750,9 +750,17 @@ def check(result: RunResult) -> None:
             result.misses.append(f"{not_304} requests not answered 304 (full pages re-fetched)")
         if result.requests and result.bytes_received / result.requests > SMALL_RESPONSE_BYTES:
             result.misses.append(f"{result.bytes_received / result.requests:.0f} bytes per response (not small)")
-        if result.db_tuples_written:
+        if steady_writes(result):
             tables = ", ".join(f"{t} {n}" for t, n in sorted(result.writes_by_table.items()))
-            result.misses.append(f"{result.db_tuples_written} tuples written ({tables})")
+            result.misses.append(f"{steady_writes(result)} tuples written besides the run history ({tables})")
+
+
+HISTORY_TABLE = "thoth_package_releases.run"
+
+
+def steady_writes(result: RunResult) -> int:
+    """Tuples a run wrote besides its own line of run history (one row per run, by design)."""
+    return sum(n for table, n in result.writes_by_table.items() if table != HISTORY_TABLE)
 
 
 def run_scenario(
@@ -936,19 +944,22 @@ def targets(results: Sequence[RunResult], scenarios: Sequence[Scenario]) -> str:
         )
         steady = [r for r in results if r.kind == RUN_STEADY]
         extra = [r for r in steady if any("request" in m or "304" in m or "bytes per" in m for m in r.misses)]
-        written = [r for r in steady if r.db_tuples_written]
+        written = [r for r in steady if steady_writes(r)]
         lines.append(
             "| steady runs: one small conditional request per package | "
             + (f"{len(extra)} of {len(steady)} steady runs exceed it" if extra else f"all {len(steady)} steady runs")
             + f" | {'**NO**' if extra else 'yes'} |"
         )
-        most = max(steady, key=lambda r: r.db_tuples_written, default=None)
+        most = max(steady, key=steady_writes, default=None)
         written_text = (
-            f"{len(written)} of {len(steady)} steady runs write (up to {most.db_tuples_written} tuples)"
+            f"{len(written)} of {len(steady)} steady runs write (up to {steady_writes(most)} tuples)"
             if written and most
-            else f"0 tuples in all {len(steady)} steady runs"
+            else f"0 tuples in all {len(steady)} steady runs (the run history gains its one row per run)"
         )
-        lines.append(f"| steady runs: no database writes | {written_text} | {'**NO**' if written else 'yes'} |")
+        lines.append(
+            "| steady runs: no database writes (graph, page state, outbox) | "
+            f"{written_text} | {'**NO**' if written else 'yes'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
