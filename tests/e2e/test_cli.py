@@ -93,7 +93,7 @@ def test_bad_configuration_exits_2_with_one_line_and_writes_nothing(
     (line,) = result.error_lines
     assert line == f"error: bad configuration: {path}: {problem}"
     assert result.stdout == ""
-    assert result.report is None  # nothing is written, not even the report
+    assert result.report_text is None  # nothing is written, not even the report
     assert kg.indexes() == ([(url, True, True)] if preregister else [])
     assert kg.entities() == []
     assert kg.count("thoth_package_releases.run") == 0
@@ -122,7 +122,7 @@ def test_bad_usage_exits_2_and_writes_nothing(
 
     assert result.code == 2, result
     assert "Error: " in result.stderr, result
-    assert result.report is None
+    assert result.report_text is None
     assert kg.indexes() == []
     assert kg.entities() == []
     assert json_index.requests == []

@@ -12,30 +12,19 @@ per shard) and the outbox (a shard's notifications must not wait behind another 
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 import pytest
 
-from tests.e2e.conftest import (
-    APP_TIMEOUT,
-    REPO_ROOT,
-    App,
-    AppResult,
-    KnowledgeGraph,
-    WriteConfig,
-    index_config,
-    job_environment,
-)
+from tests.e2e.conftest import App, AppResult, KnowledgeGraph, WriteConfig, index_config
+from tests.support.app import Running
+from tests.support.graph import STATE
 from tests.support.postgres import PostgresForTests
 from tests.support.servers import (
     FeedServer,
@@ -57,8 +46,6 @@ FEED_VERSION = "3.0.0"  # announced by the feed only, not on the index pages
 MONITORED_PER_SHARD = 2
 ABSENT_MONITORED = "Absent_Monitored"  # monitored but not on the index: checked, 404
 KNOWN_ABSENT = "known-but-absent"  # known to the graph (seen mode) but not on the index
-STATE = "thoth_package_releases"
-JOB_APPLICATION = "thoth-package-releases"  # the job's libpq application_name
 GATE_TIMEOUT = 45.0
 
 
@@ -92,98 +79,20 @@ def _matches_trigger(version: str) -> bool:
 # -- processes run at the same time -------------------------------------------------------------------------
 
 
-@dataclass
-class Running:
-    """An app.py process started with Popen; output goes to files (a pipe could fill while it is blocked)."""
-
-    proc: subprocess.Popen[bytes]
-    args: tuple[str, ...]
-    report_path: Path
-    stdout_path: Path
-    stderr_path: Path
-
-    def finish(self, timeout: float = APP_TIMEOUT) -> AppResult:
-        self.proc.wait(timeout)
-        report = json.loads(self.report_path.read_text(encoding="utf-8")) if self.report_path.exists() else None
-        return AppResult(
-            self.args,
-            self.proc.returncode,
-            self.stdout_path.read_text(encoding="utf-8", errors="replace"),
-            self.stderr_path.read_text(encoding="utf-8", errors="replace"),
-            report,
-        )
-
-    def output(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-
-Launch = Callable[..., Running]
-
-
-@pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launch]:
-    """Start ``app.py`` without waiting: ``launch("--config", c, database_url=u)``; ``.finish()`` waits for it."""
-    started: list[Running] = []
-
-    def start(*args: str, database_url: str, env: Mapping[str, str] | None = None) -> Running:
-        number = len(started)
-        report_path = tmp_path / f"concurrent-report-{number}.json"
-        argv = (
-            *args,
-            "--database-url",
-            database_url,
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--report",
-            str(report_path),
-            "--quiet",
-        )
-        stdout_path, stderr_path = tmp_path / f"concurrent-{number}.out", tmp_path / f"concurrent-{number}.err"
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "app.py", *argv], cwd=REPO_ROOT, env=job_environment(env), stdout=out, stderr=err
-            )
-        running = Running(proc, argv, report_path, stdout_path, stderr_path)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:  # a failed test must not leave a job behind
-        if running.proc.poll() is None:
-            running.proc.kill()
-            running.proc.wait(10)
-
-
 def shard_args(index: int, count: int = SHARDS) -> tuple[str, ...]:
     return ("--shard-index", str(index), "--shard-count", str(count))
 
 
-def lock_waiters(database_url: str) -> int:
-    """How many of the job's connections to this database are waiting for a lock (read outside any snapshot)."""
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True  # pg_stat_activity is cached for a whole transaction: read it fresh every time
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND application_name = %s AND wait_event_type = 'Lock'",
-                (JOB_APPLICATION,),
-            )
-            ((count,),) = cursor.fetchall()
-            return int(count)
-    finally:
-        conn.close()
-
-
-def wait_for_waiters(database_url: str, count: int, processes: Sequence[Running]) -> None:
+def wait_for_waiters(database_url: str, count: int, processes: Sequence[Running[AppResult]]) -> None:
     """Wait until ``count`` job connections are blocked on a lock; fail early when a process exits instead."""
     deadline = time.monotonic() + GATE_TIMEOUT
-    while lock_waiters(database_url) < count:
+    # pg_stat_activity is cached for a whole transaction: KnowledgeGraph reads it fresh every time.
+    while KnowledgeGraph(database_url).job_lock_waiters() < count:
         for running in processes:
-            if running.proc.poll() is not None:
-                pytest.fail(f"a job exited before reaching the gate\n{running.finish()}")
+            if not running.running():
+                pytest.fail(f"a job exited before reaching the gate\n{running.wait()}")
         if time.monotonic() > deadline:
-            outputs = "\n".join(running.output() for running in processes)
+            outputs = "\n".join(running.stderr_so_far() for running in processes)
             pytest.fail(f"{count} jobs never blocked on the gate in {GATE_TIMEOUT} s\n{outputs}")
         time.sleep(0.05)
 
@@ -198,7 +107,7 @@ def open_transaction(database_url: str, *statements: tuple[str, Sequence[object]
 
 
 def run_shards_together(
-    launch: Launch, database_url: str, *args: str, env: Mapping[str, str] | None = None
+    app: App, database_url: str, *args: str, env: Mapping[str, str] | None = None
 ) -> list[AppResult]:
     """Run every shard at once and make sure they really overlap.
 
@@ -209,12 +118,14 @@ def run_shards_together(
     """
     gate = open_transaction(database_url, (f"LOCK TABLE {STATE}.page_state IN SHARE MODE", ()))
     try:
-        running = [launch(*args, *shard_args(i), database_url=database_url, env=env) for i in range(SHARDS)]
+        running = [
+            app.start(*args, *shard_args(i), database_url=database_url, env=env, quiet=True) for i in range(SHARDS)
+        ]
         wait_for_waiters(database_url, SHARDS, running)
     finally:
         gate.rollback()
         gate.close()
-    return [r.finish() for r in running]
+    return [r.wait() for r in running]
 
 
 # -- servers, databases, configuration ------------------------------------------------------------------------
@@ -302,11 +213,6 @@ def duplicated_entities(kg: KnowledgeGraph) -> list[tuple[Any, ...]]:
     )
 
 
-def outbox(kg: KnowledgeGraph) -> list[tuple[Any, ...]]:
-    """(name, version, status, attempts) of every outbox entry, sorted."""
-    return kg.query(f"SELECT package_name, package_version, status, attempts FROM {STATE}.outbox ORDER BY 1, 2")
-
-
 def deliveries(receiver: WebhookReceiver) -> list[tuple[str, str, str]]:
     """(method, path, body) of every request the receiver got, in arrival order."""
     return [(r.method, r.path, r.text) for r in receiver.requests]
@@ -322,7 +228,6 @@ def release_names(result: AppResult) -> set[str]:
 @pytest.mark.parametrize("seen_mode", [False, True], ids=["listing-drives-names", "known-names-seeded"])
 def test_concurrent_shards_do_exactly_what_one_unsharded_run_does(
     app: App,
-    launch: Launch,
     kg: KnowledgeGraph,
     other_kg: KnowledgeGraph,
     write_config: WriteConfig,
@@ -357,7 +262,7 @@ def test_concurrent_shards_do_exactly_what_one_unsharded_run_does(
 
         # Three shards at once, all in flight together (see run_shards_together).
         shards = run_shards_together(
-            launch,
+            app,
             kg.url,
             "--config",
             sharded_config,
@@ -400,7 +305,7 @@ def test_concurrent_shards_do_exactly_what_one_unsharded_run_does(
     ]
 
     # Every notification queued once and delivered exactly once, by the shard owning the package.
-    assert outbox(kg) == outbox(other_kg) == sorted((n, v, "sent", 1) for n, v in expected.notifications)
+    assert kg.outbox() == other_kg.outbox() == sorted((n, v, "sent", 1) for n, v in expected.notifications)
     sent = deliveries(sharded_hook)
     assert len(sent) == len(expected.notifications)
     assert len(set(sent)) == len(sent), f"duplicate deliveries: {Counter(sent).most_common(3)}"
@@ -483,7 +388,7 @@ def test_shard_outside_the_count_is_a_usage_error(
     assert result.code == 2, result
     assert hint in result.stderr, result
     assert "Traceback" not in result.stderr
-    assert result.report is None
+    assert result.report_text is None
     assert kg.indexes() == []
     assert kg.entities() == []
     assert index.requests == []
@@ -493,7 +398,7 @@ def test_shard_outside_the_count_is_a_usage_error(
 
 
 def test_same_shard_twice_is_skipped_while_other_shards_run(
-    launch: Launch, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer, gateway: PushGatewayStandIn
+    app: App, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer, gateway: PushGatewayStandIn
 ) -> None:
     url = index.base_url
     config = write_config(index_config(url, only_if_package_seen=False))
@@ -505,19 +410,19 @@ def test_same_shard_twice_is_skipped_while_other_shards_run(
         kg.url, (f"INSERT INTO {STATE}.page_state (index_url, project) VALUES (%s, %s)", (url, held))
     )
     try:
-        first = launch("--config", config, *shard_args(0), database_url=kg.url, env=env)
+        first = app.start("--config", config, *shard_args(0), database_url=kg.url, env=env, quiet=True)
         wait_for_waiters(kg.url, 1, [first])
 
-        second = launch("--config", config, *shard_args(0), database_url=kg.url, env=env)
-        other = launch("--config", config, *shard_args(1), database_url=kg.url, env=env)
-        skipped, parallel = second.finish(), other.finish()
+        second = app.start("--config", config, *shard_args(0), database_url=kg.url, env=env, quiet=True)
+        other = app.start("--config", config, *shard_args(1), database_url=kg.url, env=env, quiet=True)
+        skipped, parallel = second.wait(), other.wait()
 
-        assert first.proc.poll() is None, "shard 0's first run should still be blocked"
-        assert lock_waiters(kg.url) == 1
+        assert first.running(), "shard 0's first run should still be blocked"
+        assert kg.job_lock_waiters() == 1
     finally:
         blocker.rollback()
         blocker.close()
-    done = first.finish()
+    done = first.wait()
 
     assert skipped.code == 0, skipped
     assert skipped.report is not None
@@ -598,11 +503,11 @@ def test_shards_run_one_after_another_find_what_one_unsharded_run_does(
 
 
 def test_changes_between_rounds_are_found_whichever_shard_runs_first(
-    launch: Launch, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer
+    app: App, kg: KnowledgeGraph, write_config: WriteConfig, index: IndexServer
 ) -> None:
     url = index.base_url
     config = write_config(index_config(url, only_if_package_seen=False))
-    first_round = run_shards_together(launch, kg.url, "--config", config)
+    first_round = run_shards_together(app, kg.url, "--config", config)
     assert [r.code for r in first_round] == [0] * SHARDS, first_round
     assert kg.entities() == sorted((name, version, url) for name in PROJECT_NAMES for version in VERSIONS)
     # Between the rounds: a new project of shard 1 and a new release of a project of shard 2.
@@ -612,9 +517,9 @@ def test_changes_between_rounds_are_found_whichever_shard_runs_first(
     index.publish(bumped, "9.0.0")
 
     # Round 2: shard 0 is done first, then the two others run.
-    early = launch("--config", config, *shard_args(0), database_url=kg.url).finish()
-    late = [launch("--config", config, *shard_args(i), database_url=kg.url) for i in (1, 2)]
-    results = [early, *(r.finish() for r in late)]
+    early = app.start("--config", config, *shard_args(0), database_url=kg.url, quiet=True).wait()
+    late = [app.start("--config", config, *shard_args(i), database_url=kg.url, quiet=True) for i in (1, 2)]
+    results = [early, *(r.wait() for r in late)]
 
     assert [r.code for r in results] == [0] * SHARDS, results
     assert {(name, version) for r in results for name, version, _ in r.new_releases} == {

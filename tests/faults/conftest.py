@@ -1,22 +1,18 @@
 """Fixtures of the fault matrix: ``app.py`` as a real process, real local servers broken on purpose, a real database.
 
 ``job.run(...)`` runs the job to completion; ``job.start(...)`` starts it and returns a handle to signal it,
-wait for it or kill it (the e2e ``app`` fixture only runs to completion). Every run gets the e2e tests'
-environment, stripped of whatever could point it elsewhere (``job_environment``), a HOME of its own (so no
-developer ``~/.netrc`` leaks in) and ``--data-dir``/``--report`` under the test's tmp_path.
-``kg`` reads the test's database with plain SQL. ``normalized_model`` turns an IndexServer's model into the
-rows a run without faults leaves (names and versions normalized the way thoth-storages stores them), and
-``assert_rows_complete`` checks that the graph holds exactly those rows, each once.
+wait for it or kill it (:mod:`tests.support.app`, which the e2e ``app`` fixture runs the job with too). Every run
+gets the environment stripped of whatever could point it elsewhere (``job_environment``), a HOME of its own (so
+no developer ``~/.netrc`` leaks in) and ``--data-dir``/``--report`` under the test's tmp_path.
+``kg`` reads the test's database with plain SQL (:mod:`tests.support.graph`). ``normalized_model`` turns an
+IndexServer's model into the rows a run without faults leaves (names and versions normalized the way
+thoth-storages stores them), and ``assert_rows_complete`` checks that the graph holds exactly those rows, each once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -25,60 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 import yaml
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from tests.e2e.conftest import job_environment
+from tests.support.app import APP_TIMEOUT, REPO_ROOT, AppOutput, Launcher, Running
+from tests.support.graph import KnowledgeGraph
 from tests.support.servers import IndexServer, WebhookReceiver
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = REPO_ROOT / "app.py"
-APP_TIMEOUT = 90.0
-APPLICATION_NAME = "thoth-package-releases"
-STATE = "thoth_package_releases"
 
 # -- the job as a process ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    """What one process of ``app.py`` did."""
-
-    args: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-    report_text: str | None
-    seconds: float
-
-    def __str__(self) -> str:
-        return (
-            f"app.py {' '.join(self.args)}\n-> exit {self.code} after {self.seconds:.1f} s\n"
-            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}--- report\n{self.report_text}"
-        )
-
-    @property
-    def report(self) -> dict[str, Any]:
-        assert self.report_text is not None, f"no report was written\n{self}"
-        parsed: dict[str, Any] = json.loads(self.report_text)
-        return parsed
-
-    @property
-    def everything(self) -> str:
-        """Standard output, standard error and the report: where a secret must never show up."""
-        return self.stdout + self.stderr + (self.report_text or "")
-
-    @property
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
-
-    def index(self, url: str) -> dict[str, Any]:
-        matches = [index for index in self.report["indexes"] if index["url"] == url]
-        assert len(matches) == 1, f"expected index {url} once in the report\n{self}"
-        return matches[0]
+class Result(AppOutput):
+    """What one process of ``app.py`` did, as the fault tests read it."""
 
     def errors_for(self, package: str) -> list[str]:
         return [e["error"] for e in self.report["errors"] if e["package_name"] == package]
@@ -88,65 +44,16 @@ class Result:
         return {(r["package_name"], r["package_version"]) for r in self.report["new_releases"]}
 
 
-class Running:
-    """A job process started in the background."""
-
-    def __init__(self, args: Sequence[str], process: subprocess.Popen[bytes], out: Path, err: Path, report: Path):
-        self.args = tuple(args)
-        self.process = process
-        self._out, self._err, self._report = out, err, report
-        self.started = time.monotonic()
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def signal(self, signum: int) -> float:
-        """Send a signal; return the monotonic time it was sent."""
-        self.process.send_signal(signum)
-        return time.monotonic()
-
-    def stderr_so_far(self) -> str:
-        return self._err.read_text(encoding="utf-8", errors="replace")
-
-    def wait(self, timeout: float = APP_TIMEOUT) -> Result:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"app.py did not end within {timeout} s\n{self.stderr_so_far()}") from None
-        report = self._report.read_text(encoding="utf-8") if self._report.exists() else None
-        return Result(
-            self.args,
-            self.process.returncode,
-            self._out.read_text(encoding="utf-8", errors="replace"),
-            self._err.read_text(encoding="utf-8", errors="replace"),
-            report,
-            time.monotonic() - self.started,
-        )
-
-    def kill(self) -> None:
-        if self.running():
-            self.process.kill()
-            self.process.wait()
-
-
-class Job:
+class Job(Launcher[Result]):
     """Runs ``app.py`` the way an operator does; default options keep the runs short (overridable: last wins)."""
 
     DEFAULTS = ("--timeout", "2", "--concurrency", "4", "--quiet")
 
     def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
+        super().__init__(tmp_path, Result)
         self.home = tmp_path / "home"
         self.home.mkdir(exist_ok=True)
         self.data_dir = tmp_path / "data"
-        self._counter = itertools.count()
-        self._running: list[Running] = []
-
-    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The e2e tests' stripped environment, with this test's own HOME (no developer ~/.netrc) and no .pyc writes."""
-        return job_environment({"HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", **(extra or {})})
 
     def start(
         self,
@@ -158,8 +65,7 @@ class Job:
         report: bool = True,
         defaults: bool = True,
         data_dir: bool = True,
-    ) -> Running:
-        number = next(self._counter)
+    ) -> Running[Result]:
         argv = list(self.DEFAULTS if defaults else ())
         if config is not None:
             argv += ["--config", config]
@@ -167,30 +73,13 @@ class Job:
             argv += ["--database-url", database_url]
         if data_dir:  # without it the job's default, .thoth-data in the working directory, applies
             argv += ["--data-dir", str(self.data_dir)]
-        report_path = self.tmp_path / f"report-{number}.json"
-        if report:
-            argv += ["--report", str(report_path)]
         argv += list(args)
-        out, err = self.tmp_path / f"stdout-{number}.txt", self.tmp_path / f"stderr-{number}.txt"
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, str(APP), *argv],
-                cwd=cwd,
-                env=self.environment(env),
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-            )
-        running = Running(argv, process, out, err, report_path)
-        self._running.append(running)
-        return running
+        # This test's own HOME (no developer ~/.netrc) and no .pyc writes, on top of the stripped environment.
+        extra = {"HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        return self.launch(argv, report=report, env=extra, cwd=cwd)
 
     def run(self, *args: str, timeout: float = APP_TIMEOUT, **kwargs: Any) -> Result:
         return self.start(*args, **kwargs).wait(timeout)
-
-    def cleanup(self) -> None:
-        for running in self._running:
-            running.kill()
 
 
 @pytest.fixture
@@ -224,76 +113,6 @@ def config_path(tmp_path: Path) -> Path:
 
 
 # -- the knowledge graph, read with plain SQL --------------------------------------------------------------
-
-
-class KnowledgeGraph:
-    """Direct SQL access to the test's database (the job's own graph code is what is under test)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        conn = psycopg2.connect(self.url)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cursor:
-                cursor.execute(sql, tuple(params))
-                return list(cursor.fetchall()) if cursor.description else []
-        finally:
-            conn.close()
-
-    def add_index(self, url: str, *, verify_ssl: bool = True) -> int:
-        (row,) = self.query(
-            "INSERT INTO python_package_index (url, verify_ssl, enabled, only_if_package_seen)"
-            " VALUES (%s, %s, true, false) RETURNING id",
-            (url, verify_ssl),
-        )
-        return int(row[0])
-
-    def index_urls(self) -> list[str]:
-        return [url for (url,) in self.query("SELECT url FROM python_package_index ORDER BY id")]
-
-    def rows(self, index_url: str) -> list[tuple[str, str]]:
-        """(name, version) of every version entity on an index, duplicates kept."""
-        return [
-            (name, version)
-            for name, version in self.query(
-                "SELECT e.package_name, e.package_version FROM python_package_version_entity e"
-                " JOIN python_package_index i ON i.id = e.python_package_index_id WHERE i.url = %s ORDER BY 1, 2",
-                (index_url,),
-            )
-        ]
-
-    def outbox(self) -> list[tuple[str, str, str, int]]:
-        """(name, version, status, attempts) of every queued notification."""
-        return self.query(f"SELECT package_name, package_version, status, attempts FROM {STATE}.outbox ORDER BY 1, 2")
-
-    def job_backends(self) -> list[int]:
-        return [
-            pid
-            for (pid,) in self.query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
-                (APPLICATION_NAME,),
-            )
-        ]
-
-    def terminate_job_backends(self) -> int:
-        """Kill the job's database sessions, as a failover or a DBA would."""
-        rows = self.query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = %s AND datname = current_database()",
-            (APPLICATION_NAME,),
-        )
-        return sum(1 for (done,) in rows if done)
-
-    def job_holds_advisory_lock(self) -> bool:
-        rows = self.query(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = %s"
-            " AND a.datname = current_database()",
-            (APPLICATION_NAME,),
-        )
-        return bool(rows[0][0])
 
 
 @pytest.fixture

@@ -79,7 +79,8 @@ def test_index_url_password_registered_in_the_graph_is_used_and_never_shown(
 ) -> None:
     with IndexServer(projects(3)) as index:
         credentialed = f"http://reader:{INDEX_PASSWORD}@127.0.0.1:{index.port}/simple"
-        kg.add_index(credentialed)  # config files reject credentials: only the graph can hold such a URL
+        # Config files reject credentials: only the graph can hold such a URL.
+        kg.add_index(credentialed, only_if_package_seen=False)
         config_path.write_text("packages: {}\n", encoding="utf-8")
         index.fail("pkg-001", 500, times=None)
         index.malformed("pkg-002", "json", times=None)
