@@ -9,27 +9,23 @@ SQL, independently of the job's own graph code.
 from __future__ import annotations
 
 import base64
-import json
-import os
+import functools
 import re
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import counted
+from tests.e2e.conftest import App, AppResult, KnowledgeGraph, WriteConfig, summary_line
+from tests.support.graph import STATE
 from tests.support.servers import (
     FeedServer,
     IndexServer,
@@ -42,19 +38,11 @@ from thoth.package_releases import __version__
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Deliveries retry with backoff: a run gets more time than the e2e default before it counts as hung.
 APP_TIMEOUT = 120.0
-STATE = "thoth_package_releases"
 
 # The trigger secret: it must never show in the job's output, report or database.
 TOKEN = "e2e-Secret-Token-7f3a9c1b"
-
-# Variables that would point a run at another database, push gateway, Sentry, shard or proxy.
-_STRIPPED_PREFIXES = ("KNOWLEDGE_GRAPH_", "THOTH_PACKAGE_RELEASES_", "PROMETHEUS_PUSHGATEWAY_")
-_STRIPPED_NAMES = frozenset(
-    {"SENTRY_DSN", "THOTH_DEPLOYMENT_NAME", "JOB_COMPLETION_INDEX", "NETRC", "COLUMNS", "LINES"}
-    | {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
-)
 
 METRIC_FAMILIES = {
     "thoth_package_releases_packages_checked",
@@ -69,183 +57,16 @@ METRIC_FAMILIES = {
 # -- running app.py --------------------------------------------------------------------------------------------
 
 
-def job_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Our environment minus anything that could send the job elsewhere, plus ``extra``."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.upper().startswith(_STRIPPED_PREFIXES) and name.upper() not in _STRIPPED_NAMES
-    }
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    env.update(extra or {})
-    return env
-
-
-@dataclass(frozen=True)
-class Run:
-    """What one run of app.py did."""
-
-    args: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-    report_text: str | None
-
-    def __str__(self) -> str:
-        return f"app.py {' '.join(self.args)} -> exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-
-    @property
-    def report(self) -> dict[str, Any]:
-        assert self.report_text is not None, f"no report\n{self}"
-        parsed: dict[str, Any] = json.loads(self.report_text)
-        return parsed
-
-    @property
-    def summary(self) -> str:
-        lines = [line for line in self.stderr.splitlines() if line.startswith("Package releases")]
-        assert len(lines) == 1, f"expected one summary line\n{self}"
-        return lines[0]
-
-    @property
-    def new_releases(self) -> list[tuple[str, str, str]]:
-        return [(r["package_name"], r["package_version"], r["index_url"]) for r in self.report["new_releases"]]
-
-    @property
-    def notifications(self) -> dict[str, int]:
-        counts: dict[str, int] = self.report["notifications"]
-        return counts
-
-    def lines_with(self, text: str) -> list[str]:
-        return [line for line in self.stderr.splitlines() if text in line]
-
-
-class Runner:
-    """Runs app.py against the test's database."""
-
-    def __init__(self, database_url: str, tmp_path: Path) -> None:
-        self.database_url = database_url
-        self.tmp_path = tmp_path
-        self._runs = 0
-
-    def _argv(self, args: Sequence[str], report: Path | None) -> list[str]:
-        argv = [*args, "--database-url", self.database_url, "--data-dir", str(self.tmp_path / "data"), "--quiet"]
-        if report is not None:
-            argv += ["--report", str(report)]
-        return argv
-
-    def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> Run:
-        self._runs += 1
-        report = self.tmp_path / f"report-{self._runs}.json"
-        argv = self._argv(args, report)
-        completed = subprocess.run(
-            [sys.executable, "app.py", *argv],
-            cwd=REPO_ROOT,
-            env=job_environment(env),
-            capture_output=True,
-            text=True,
-            timeout=APP_TIMEOUT,
-            check=False,
-        )
-        text = report.read_text(encoding="utf-8") if report.exists() else None
-        return Run(tuple(argv), completed.returncode, completed.stdout, completed.stderr, text)
-
-    def start(self, *args: str, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
-        """Start app.py in the background; its stdout and stderr go to the returned file."""
-        self._runs += 1
-        output = self.tmp_path / f"output-{self._runs}.txt"
-        with output.open("wb") as stream:
-            process = subprocess.Popen(
-                [sys.executable, "app.py", *self._argv(args, None)],
-                cwd=REPO_ROOT,
-                env=job_environment(env),
-                stdout=stream,
-                stderr=subprocess.STDOUT,
-            )
-        return process, output
+RunApp = Callable[..., AppResult]
 
 
 @pytest.fixture
-def run_app(database_url: str, tmp_path: Path) -> Runner:
-    return Runner(database_url, tmp_path)
+def run_app(app: App, database_url: str) -> RunApp:
+    """Run app.py to completion on the test's database, quietly: ``run_app("--config", path, env=...)``."""
+    return functools.partial(app, database_url=database_url, quiet=True, timeout=APP_TIMEOUT)
 
 
-# -- the knowledge graph, read and seeded with plain SQL ----------------------------------------------------------
-
-
-class Database:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        conn = psycopg2.connect(self.url)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql, tuple(params))
-                rows = list(cursor.fetchall()) if cursor.description else []
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
-
-    def add_index(self, url: str, *, only_if_package_seen: bool = True) -> int:
-        ((index_id,),) = self.execute(
-            "INSERT INTO python_package_index (url, verify_ssl, enabled, only_if_package_seen)"
-            " VALUES (%s, true, true, %s) RETURNING id",
-            (url, only_if_package_seen),
-        )
-        return int(index_id)
-
-    def add_entity(self, name: str, version: str, index_id: int | None = None) -> None:
-        self.execute(
-            "INSERT INTO python_package_version_entity (package_name, package_version, python_package_index_id)"
-            " VALUES (%s, %s, %s)",
-            (name, version, index_id),
-        )
-
-    def entities(self) -> list[tuple[str, str, str | None]]:
-        """(name, version, index URL) of every version entity, sorted."""
-        return [
-            (name, version, url)
-            for name, version, url in self.execute(
-                "SELECT e.package_name, e.package_version, i.url FROM python_package_version_entity e"
-                " LEFT JOIN python_package_index i ON i.id = e.python_package_index_id ORDER BY 1, 2, 3"
-            )
-        ]
-
-    def outbox(self) -> list[tuple[str, str, str, int, str | None]]:
-        """(name, version, status, attempts, last error) of every outbox entry, sorted."""
-        return [
-            (name, version, status, attempts, error)
-            for name, version, status, attempts, error in self.execute(
-                f"SELECT package_name, package_version, status, attempts, last_error FROM {STATE}.outbox"
-                " ORDER BY 1, 2, 3"
-            )
-        ]
-
-    def count(self, table: str) -> int:
-        ((rows,),) = self.execute(f"SELECT count(*) FROM {table}")
-        return int(rows)
-
-    def stored_text(self) -> str:
-        """Everything the job stored about notifications and runs, as text (to look for secrets in)."""
-        rows = self.execute(f"SELECT trigger_key, coalesce(last_error, '') FROM {STATE}.outbox")
-        rows += self.execute(f"SELECT summary::text, '' FROM {STATE}.run")
-        return "\n".join(" ".join(row) for row in rows)
-
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    return Database(database_url)
-
-
-@pytest.fixture
-def config_file(tmp_path: Path) -> Any:
-    def write(text: str, name: str = "thoth.yaml") -> str:
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return str(path)
-
-    return write
+# -- servers ---------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -260,27 +81,17 @@ def feeds() -> Iterator[FeedServer]:
         yield server
 
 
-def summary_pattern(*, checked: int, indexes: int, feeds: int, new: str, dry_run: bool = False) -> re.Pattern[str]:
-    verb = "would insert" if dry_run else "inserted"
-    dry = re.escape(" (dry run)") if dry_run else ""
-    return re.compile(
-        rf"Package releases{dry}: checked {counted(checked, 'package')} on {counted(indexes, 'index', 'indexes')}"
-        rf" and {counted(feeds, 'feed')}"
-        rf" in \d+\.\d s; {verb} {new}\."
-    )
-
-
 def requests_of(receiver: WebhookReceiver) -> list[tuple[str, str]]:
     """(method, path) of the requests the receiver got, sorted."""
     return sorted((r.method, r.path) for r in receiver.requests)
 
 
-def assert_no_secret(run: Run, db: Database) -> None:
+def assert_no_secret(run: AppResult, kg: KnowledgeGraph) -> None:
     for where, text in (
         ("stdout", run.stdout),
         ("stderr", run.stderr),
         ("report", run.report_text or ""),
-        ("database", db.stored_text()),
+        ("database", kg.stored_text()),
     ):
         assert TOKEN not in text, f"the trigger token leaked into the {where}\n{run}"
 
@@ -290,7 +101,7 @@ def assert_no_secret(run: Run, db: Database) -> None:
 
 @pytest.mark.parametrize("only_if_package_seen", [True, False], ids=["only-seen", "every-package"])
 def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
-    run_app: Runner, db: Database, config_file: Any, feeds: FeedServer, only_if_package_seen: bool
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, feeds: FeedServer, only_if_package_seen: bool
 ) -> None:
     projects = {
         "known-pkg": ["1.0", "1.1", "2.0"],
@@ -301,12 +112,12 @@ def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
     }
     with IndexServer(projects) as index:
         url = index.base_url
-        db.add_entity("known-pkg", "1.0")  # known to Thoth (on no index)
+        kg.add_entity("known-pkg", "1.0")  # known to Thoth (on no index)
         updates = feeds.set(
             "/rss/updates.xml", rss_updates([("Known_Pkg", "2.0"), ("monitored-pkg", "1.0"), ("unknown-pkg", "3.0")])
         )
         packages = feeds.set("/rss/packages.xml", rss_packages(["New.Project", "brand-new-unknown"]))
-        config = config_file(
+        config = write_config(
             f"""\
             indexes:
               - url: {url}
@@ -334,7 +145,7 @@ def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
         ]
         if not only_if_package_seen:
             expected += [("brand-new-unknown", "1.0", url), ("unknown-pkg", "3.0", url)]
-        assert db.entities() == sorted(expected, key=lambda row: (row[0], row[1], row[2] or ""))
+        assert kg.entities() == sorted(expected, key=lambda row: (row[0], row[1], row[2] or ""))
         assert sorted(run.new_releases) == sorted((name, ver, url) for name, ver, where in expected if where)
         new_in_updates = 3 if not only_if_package_seen else 2
         new_in_packages = 3 if not only_if_package_seen else 2
@@ -346,7 +157,7 @@ def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
         assert run.report["errors"] == []
         assert run.report["succeeded"] is True
         total = new_in_updates + new_in_packages
-        assert summary_pattern(checked=0, indexes=0, feeds=2, new=f"{total} new releases").fullmatch(run.summary), run
+        assert summary_line(checked=0, indexes=0, feeds=2, new=total).fullmatch(run.summary), run
         assert f"  feed {updates}: 3 items, {new_in_updates} new\n" in run.stderr
         assert f"  feed {packages}: 2 items, {new_in_packages} new\n" in run.stderr
         # Each feed is read once; the index is asked only for the new projects' pages (no listing, no scan).
@@ -358,7 +169,7 @@ def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
 
 
 def test_broken_feeds_are_reported_and_the_run_goes_on(
-    run_app: Runner, db: Database, config_file: Any, feeds: FeedServer
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, feeds: FeedServer
 ) -> None:
     with IndexServer({"monitored-pkg": ["0.9", "1.0"]}) as index:
         url = index.base_url
@@ -374,7 +185,7 @@ def test_broken_feeds_are_reported_and_the_run_goes_on(
         truncated = feeds.set("/truncated.xml", rss_updates([("monitored-pkg", "0.9"), ("monitored-pkg", "1.0")]))
         feeds.truncate("/truncated.xml", times=None)
         elsewhere = feeds.set("/elsewhere.xml", rss_updates([("monitored-pkg", "0.9")]))
-        config = config_file(
+        config = write_config(
             f"""\
             indexes:
               - url: {url}
@@ -418,19 +229,21 @@ def test_broken_feeds_are_reported_and_the_run_goes_on(
         assert "  4 error(s):\n" in run.stderr
         # The good feed's release, then the scan's: the rest of the run went on.
         assert run.new_releases == [("monitored-pkg", "1.0", url), ("monitored-pkg", "0.9", url)]
-        assert db.entities() == [("monitored-pkg", "0.9", url), ("monitored-pkg", "1.0", url)]
+        assert kg.entities() == [("monitored-pkg", "0.9", url), ("monitored-pkg", "1.0", url)]
         (index_report,) = run.report["indexes"]
         assert (index_report["url"], index_report["packages_checked"], index_report["new_releases"]) == (url, 1, 1)
         assert run.report["succeeded"] is True
-        assert summary_pattern(checked=1, indexes=1, feeds=5, new="2 new releases").fullmatch(run.summary), run
+        assert summary_line(checked=1, indexes=1, feeds=5, new=2).fullmatch(run.summary), run
 
 
-def test_no_feeds_scan_reads_no_feed(run_app: Runner, db: Database, config_file: Any, feeds: FeedServer) -> None:
+def test_no_feeds_scan_reads_no_feed(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, feeds: FeedServer
+) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index:
         url = index.base_url
         updates = feeds.set("/rss/updates.xml", rss_updates([("monitored-pkg", "1.0"), ("other", "2.0")]))
         packages = feeds.set("/rss/packages.xml", rss_packages(["other"]))
-        config = config_file(
+        config = write_config(
             f"""\
             indexes:
               - url: {url}
@@ -447,9 +260,9 @@ def test_no_feeds_scan_reads_no_feed(run_app: Runner, db: Database, config_file:
         assert run.code == 0, run
         assert feeds.requests == []
         assert run.report["feeds"] == []
-        assert db.entities() == [("monitored-pkg", "1.0", url)]
+        assert kg.entities() == [("monitored-pkg", "1.0", url)]
         assert [r.path for r in index.requests] == ["/simple/monitored-pkg/"]
-        assert summary_pattern(checked=1, indexes=1, feeds=0, new="1 new release").fullmatch(run.summary), run
+        assert summary_line(checked=1, indexes=1, feeds=0, new=1).fullmatch(run.summary), run
 
 
 # -- 2. triggers ----------------------------------------------------------------------------------------------------
@@ -543,16 +356,16 @@ def assert_requests(receiver: WebhookReceiver, expected: Mapping[tuple[str, str]
 
 
 def test_triggers_fire_once_per_new_matching_release(
-    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
     with IndexServer(
         {"monitored-pkg": ["1.0", "1.5", "2.0", "2.1rc1", "3.0"], "plain-pkg": ["0.1"], "known-pkg": ["5.0"]}
     ) as index:
         url = index.base_url
-        index_id = db.add_index(url)
-        db.add_entity("monitored-pkg", "1.0", index_id)  # in the graph before the first run: never fires
-        db.add_entity("known-pkg", "4.0", index_id)  # known, not monitored: no trigger
-        config = config_file(trigger_config(url))
+        index_id = kg.add_index(url)
+        kg.add_entity("monitored-pkg", "1.0", index_id)  # in the graph before the first run: never fires
+        kg.add_entity("known-pkg", "4.0", index_id)  # known, not monitored: no trigger
+        config = write_config(trigger_config(url))
         env = trigger_env(receiver)
 
         first = run_app("--config", config, "--verbose", env=env)
@@ -566,14 +379,14 @@ def test_triggers_fire_once_per_new_matching_release(
         assert len(receiver.requests) == 7
         assert first.notifications == {"sent": 7, "failed": 0, "pending": 0, "dead": 0}
         assert "  notifications: 7 sent, 0 failed this run, 0 pending, 0 dead\n" in first.stderr
-        outbox = db.outbox()
+        outbox = kg.outbox_with_errors()
         assert len(outbox) == 7
         assert {(status, attempts, error) for _, _, status, attempts, error in outbox} == {("sent", 1, None)}
         assert Counter((name, ver) for name, ver, *_ in outbox) == Counter(
             {("monitored-pkg", "1.5"): 1, ("monitored-pkg", "2.0"): 3, ("monitored-pkg", "2.1rc1"): 1}
             | {("monitored-pkg", "3.0"): 2}
         )
-        assert_no_secret(first, db)
+        assert_no_secret(first, kg)
 
         # Nothing new: nothing fires.
         receiver.clear_requests()
@@ -594,18 +407,18 @@ def test_triggers_fire_once_per_new_matching_release(
         assert sorted(third.new_releases) == [("monitored-pkg", "2.0.1", url), ("monitored-pkg", "3.1b1", url)]
         assert_requests(receiver, expected_requests(["2.0.1", "3.1b1"], url))
         assert third.notifications == {"sent": 4, "failed": 0, "pending": 0, "dead": 0}
-        assert db.count(f"{STATE}.outbox") == 11
+        assert kg.count(f"{STATE}.outbox") == 11
         for run in (second, third):
-            assert_no_secret(run, db)
+            assert_no_secret(run, kg)
 
 
 def test_feed_and_scan_releases_fire_triggers_once(
-    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver, feeds: FeedServer
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, feeds: FeedServer
 ) -> None:
     with IndexServer({"monitored-pkg": ["2.5", "2.6"]}) as index:
         url = index.base_url
         updates = feeds.set("/rss/updates.xml", rss_updates([("Monitored.Pkg", "2.5")]))
-        config = config_file(trigger_config(url, feeds=[updates]))
+        config = write_config(trigger_config(url, feeds=[updates]))
 
         run = run_app("--config", config, env=trigger_env(receiver))  # feeds, then the scan
 
@@ -616,7 +429,7 @@ def test_feed_and_scan_releases_fire_triggers_once(
         assert run.report["indexes"][0]["new_releases"] == 1
         assert_requests(receiver, expected_requests(["2.5", "2.6"], url))
         assert run.notifications == {"sent": 6, "failed": 0, "pending": 0, "dead": 0}
-        assert_no_secret(run, db)
+        assert_no_secret(run, kg)
 
 
 # -- 3. durability --------------------------------------------------------------------------------------------------
@@ -638,11 +451,11 @@ def single_trigger_config(index_url: str) -> str:
 
 
 def test_receiver_down_leaves_the_notification_pending_until_a_later_run_delivers_it(
-    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index:
         url = index.base_url
-        config = config_file(single_trigger_config(url))
+        config = write_config(single_trigger_config(url))
         env = trigger_env(receiver)
         receiver.down()
 
@@ -652,14 +465,14 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
         assert first.new_releases == [("monitored-pkg", "1.0", url)]
         assert first.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
         assert "  notifications: 0 sent, 1 failed this run, 1 pending, 0 dead\n" in first.stderr
-        ((name, ver, status, attempts, error),) = db.outbox()
+        ((name, ver, status, attempts, error),) = kg.outbox_with_errors()
         assert (name, ver, status, attempts) == ("monitored-pkg", "1.0", "pending", 3)
         assert error is not None
         assert error.startswith("ConnectionError: "), error
         assert "/release/monitored-pkg/1.0" in error, error
         assert "Connection refused" in error, error
         assert first.report["succeeded"] is True
-        assert_no_secret(first, db)
+        assert_no_secret(first, kg)
 
         # A dry run with the receiver up sends nothing, queues nothing, and leaves the entry as it is.
         receiver.up()
@@ -670,8 +483,8 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
         assert dry.new_releases == [("monitored-pkg", "1.1", url)]
         assert receiver.requests == []
         assert (dry.notifications["sent"], dry.notifications["failed"]) == (0, 0)
-        assert db.outbox() == [("monitored-pkg", "1.0", "pending", 3, error)]
-        assert db.entities() == [("monitored-pkg", "1.0", url)]
+        assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "pending", 3, error)]
+        assert kg.entities() == [("monitored-pkg", "1.0", url)]
 
         second = run_app("--config", config, env=env)
 
@@ -686,38 +499,38 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
                 "index_url": url,
             }
         assert second.notifications == {"sent": 2, "failed": 0, "pending": 0, "dead": 0}
-        assert db.outbox() == [
+        assert kg.outbox_with_errors() == [
             ("monitored-pkg", "1.0", "sent", 4, None),
             ("monitored-pkg", "1.1", "sent", 1, None),
         ]
-        assert_no_secret(second, db)
+        assert_no_secret(second, kg)
 
 
 def test_a_run_killed_during_delivery_delivers_on_the_next_run(
-    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+    app: App, run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index:
         url = index.base_url
-        config = config_file(single_trigger_config(url))
+        config = write_config(single_trigger_config(url))
         env = trigger_env(receiver)
         receiver.delay(30)
 
-        process, output = run_app.start("--config", config, env=env)
+        running = app.start("--config", config, database_url=kg.url, env=env, report=False, quiet=True)
         try:
             deadline = time.monotonic() + 60
-            while not receiver.requests and process.poll() is None and time.monotonic() < deadline:
+            while not receiver.requests and running.running() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert receiver.requests, f"no delivery started: exit {process.poll()}\n{output.read_text()}"
-            assert process.poll() is None, output.read_text()
+            assert receiver.requests, f"no delivery started: exit {running.process.poll()}\n{running.stderr_so_far()}"
+            assert running.running(), running.stderr_so_far()
         finally:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGKILL)
-            process.wait(10)
-        assert process.returncode == -signal.SIGKILL
+            if running.running():
+                running.signal(signal.SIGKILL)
+            killed = running.wait(10)
+        assert killed.code == -signal.SIGKILL, killed
 
         # The release and its queued notification were committed before delivery began.
-        assert db.entities() == [("monitored-pkg", "1.0", url)]
-        assert db.outbox() == [("monitored-pkg", "1.0", "pending", 0, None)]
+        assert kg.entities() == [("monitored-pkg", "1.0", url)]
+        assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "pending", 0, None)]
         assert [r.path for r in receiver.requests] == ["/release/monitored-pkg/1.0"]
 
         receiver.delay(0)
@@ -731,8 +544,8 @@ def test_a_run_killed_during_delivery_delivers_on_the_next_run(
         assert [(r.method, r.path) for r in answered] == [("POST", "/release/monitored-pkg/1.0")]
         assert len(receiver.requests) == 2  # the killed run's unanswered try, and this run's
         assert answered[0].headers["Authorization"] == f"Bearer {TOKEN}"
-        assert db.outbox() == [("monitored-pkg", "1.0", "sent", 1, None)]
-        assert_no_secret(run, db)
+        assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "sent", 1, None)]
+        assert_no_secret(run, kg)
 
 
 @pytest.mark.parametrize(
@@ -743,34 +556,34 @@ def test_a_run_killed_during_delivery_delivers_on_the_next_run(
     ],
 )
 def test_a_pending_notification_whose_trigger_was_removed_is_given_up(
-    run_app: Runner, db: Database, config_file: Any, other_trigger_left: bool
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, other_trigger_left: bool
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index, WebhookReceiver(default_status=400) as receiver:
         url = index.base_url
         env = trigger_env(receiver)
 
-        first = run_app("--config", config_file(single_trigger_config(url)), env=env)
+        first = run_app("--config", write_config(single_trigger_config(url)), env=env)
 
         assert first.code == 0, first
         assert first.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
-        assert db.outbox() == [("monitored-pkg", "1.0", "pending", 1, "HTTP 400 Bad Request")]
+        assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "pending", 1, "HTTP 400 Bad Request")]
 
         other = '  other-pkg:\n    triggers:\n      - url: "{WEBHOOK}/other"\n' if other_trigger_left else ""
-        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg: {{}}\n{other}", "removed.yaml")
+        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg: {{}}\n{other}", "removed.yaml")
         second = run_app("--config", config, env=env)
 
         assert second.code == 0, second
         assert len(receiver.requests) == 1
-        assert db.outbox() == [("monitored-pkg", "1.0", "dead", 1, "trigger no longer configured")]
+        assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "dead", 1, "trigger no longer configured")]
         assert second.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 1}
 
 
 def test_a_notification_that_keeps_failing_goes_dead_and_is_not_retried(
-    run_app: Runner, db: Database, config_file: Any
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index, WebhookReceiver(default_status=500) as receiver:
         url = index.base_url
-        config = config_file(single_trigger_config(url))
+        config = write_config(single_trigger_config(url))
         env = trigger_env(receiver)
 
         first = run_app("--config", config, "--notification-attempts", "2", env=env)
@@ -779,9 +592,9 @@ def test_a_notification_that_keeps_failing_goes_dead_and_is_not_retried(
         assert requests_of(receiver) == [("POST", "/release/monitored-pkg/1.0")] * 2
         assert [r.status for r in receiver.requests] == [500, 500]
         assert first.notifications == {"sent": 0, "failed": 1, "pending": 0, "dead": 1}
-        assert db.outbox() == [("monitored-pkg", "1.0", "dead", 2, "HTTP 500 Internal Server Error")]
+        assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "dead", 2, "HTTP 500 Internal Server Error")]
         assert len(first.lines_with("giving up after 2 attempts")) == 1, first
-        assert_no_secret(first, db)
+        assert_no_secret(first, kg)
 
         # Dead is final: later runs leave it alone, even with the receiver answering again.
         receiver.default_status = 200
@@ -791,15 +604,15 @@ def test_a_notification_that_keeps_failing_goes_dead_and_is_not_retried(
             assert later.code == 0, later
             assert len(receiver.requests) == 2
             assert later.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 1}
-            assert db.outbox() == [("monitored-pkg", "1.0", "dead", 2, "HTTP 500 Internal Server Error")]
+            assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "dead", 2, "HTTP 500 Internal Server Error")]
 
 
 def test_dry_run_sends_and_queues_nothing(
-    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0", "2.0"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = config_file(trigger_config(url))
+        config = write_config(trigger_config(url))
         env = {**trigger_env(receiver), "PROMETHEUS_PUSHGATEWAY_URL": gateway.url}
 
         run = run_app("--config", config, "--dry-run", env=env)
@@ -810,11 +623,11 @@ def test_dry_run_sends_and_queues_nothing(
         assert receiver.requests == []
         assert gateway.pushes == []  # a dry run must not replace the real runs' metrics
         assert run.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 0}
-        assert db.count(f"{STATE}.outbox") == 0
-        assert db.count(f"{STATE}.run") == 0
-        assert db.entities() == []
-        assert db.count("python_package_index") == 0
-        pattern = summary_pattern(checked=2, indexes=1, feeds=0, new="2 new releases", dry_run=True)
+        assert kg.count(f"{STATE}.outbox") == 0
+        assert kg.count(f"{STATE}.run") == 0
+        assert kg.entities() == []
+        assert kg.count("python_package_index") == 0
+        pattern = summary_line(checked=2, indexes=1, feeds=0, new=2, dry_run=True)
         assert pattern.fullmatch(run.summary), run
 
 
@@ -835,16 +648,21 @@ def timestamp(iso: str) -> float:
 
 
 def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
-    run_app: Runner, db: Database, config_file: Any, receiver: WebhookReceiver, feeds: FeedServer, tmp_path: Path
+    run_app: RunApp,
+    kg: KnowledgeGraph,
+    write_config: WriteConfig,
+    receiver: WebhookReceiver,
+    feeds: FeedServer,
+    tmp_path: Path,
 ) -> None:
     with (
         IndexServer({"monitored-pkg": ["1.0", "2.0"], "plain-pkg": ["0.1"], "known-pkg": ["1.0", "1.1"]}) as index,
         PushGatewayStandIn() as gateway,
     ):
         url = index.base_url
-        db.add_entity("known-pkg", "1.0")  # known on no index
+        kg.add_entity("known-pkg", "1.0")  # known on no index
         updates = feeds.set("/rss/updates.xml", rss_updates([("plain-pkg", "0.1")]))
-        config = config_file(
+        config = write_config(
             f"""\
             indexes:
               - url: {url}
@@ -870,7 +688,7 @@ def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
         wall_clock = time.monotonic() - started
 
         assert run.code == 0, run
-        rows = [row for row in db.entities() if row[2] == url]
+        rows = [row for row in kg.entities() if row[2] == url]
         assert len(rows) == 5
         assert len(run.new_releases) == 5
         assert run.notifications == {"sent": 2, "failed": 0, "pending": 0, "dead": 0}
@@ -926,10 +744,10 @@ def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
         }
 
 
-def test_metrics_are_pushed_to_the_legacy_host_and_port(run_app: Runner, config_file: Any) -> None:
+def test_metrics_are_pushed_to_the_legacy_host_and_port(run_app: RunApp, write_config: WriteConfig) -> None:
     with IndexServer({"monitored-pkg": ["1.0", "1.1"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
         env = {"PROMETHEUS_PUSHGATEWAY_HOST": "127.0.0.1", "PROMETHEUS_PUSHGATEWAY_PORT": str(gateway.port)}
 
         run = run_app("--config", config, env=env)
@@ -944,10 +762,12 @@ def test_metrics_are_pushed_to_the_legacy_host_and_port(run_app: Runner, config_
         assert samples(pushed["thoth_package_releases_packages_checked"]) == {(("index", url),): 1.0}
 
 
-def test_a_failed_run_pushes_run_success_0_and_the_previous_success_time(run_app: Runner, config_file: Any) -> None:
+def test_a_failed_run_pushes_run_success_0_and_the_previous_success_time(
+    run_app: RunApp, write_config: WriteConfig
+) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
         env = {"PROMETHEUS_PUSHGATEWAY_URL": gateway.url}
 
         first = run_app("--config", config, env=env)
@@ -976,11 +796,11 @@ def test_a_failed_run_pushes_run_success_0_and_the_previous_success_time(run_app
 
 @pytest.mark.parametrize("failure", ["http-500", "down"])
 def test_a_failing_push_gateway_does_not_fail_the_run(
-    run_app: Runner, db: Database, config_file: Any, failure: str, tmp_path: Path
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, failure: str, tmp_path: Path
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = config_file(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
         if failure == "down":
             gateway.down()
         else:
@@ -996,7 +816,7 @@ def test_a_failing_push_gateway_does_not_fail_the_run(
 
         assert run.code == 0, run
         assert run.report["succeeded"] is True
-        assert db.entities() == [("monitored-pkg", "1.0", url)]
+        assert kg.entities() == [("monitored-pkg", "1.0", url)]
         warnings = run.lines_with("cannot push metrics")
         assert len(warnings) == 1, run
         assert "WARNING" in warnings[0], warnings
