@@ -13,7 +13,7 @@ import re
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -82,18 +82,9 @@ class App(Launcher[AppResult]):
             argv.append("--quiet")
         return self.launch(argv, report=report, env=env)
 
-    def __call__(
-        self,
-        *args: str,
-        database_url: str | None,
-        env: Mapping[str, str] | None = None,
-        report: bool = True,
-        data_dir: Path | None = None,
-        quiet: bool = False,
-        timeout: float = APP_TIMEOUT,
-    ) -> AppResult:
-        running = self.start(*args, database_url=database_url, env=env, report=report, data_dir=data_dir, quiet=quiet)
-        result = running.wait(timeout)
+    def __call__(self, *args: str, timeout: float = APP_TIMEOUT, **options: Any) -> AppResult:
+        """Run to completion (``options``: those of :meth:`start`) and return what the run did."""
+        result = self.start(*args, **options).wait(timeout)
         # Whatever happens, an operator gets messages, never a Python traceback.
         assert "Traceback (most recent call last)" not in result.stderr, f"the job crashed\n{result}"
         return result
@@ -149,15 +140,33 @@ def write_config(tmp_path: Path) -> WriteConfig:
     return write
 
 
-def index_config(url: str, *, only_if_package_seen: bool = True, packages: Sequence[str] = ()) -> str:
-    """A current-format configuration naming one index and monitoring some packages (no triggers)."""
+def index_config(
+    url: str,
+    *,
+    only_if_package_seen: bool = True,
+    packages: Sequence[str] | str = (),
+    feeds: Sequence[str | tuple[str, str]] = (),
+) -> str:
+    """A current-format configuration naming one index, feeds announcing its releases and the monitored packages.
+
+    ``packages`` is either the names of packages monitored without triggers or the text of the ``packages:``
+    section (YAML, flush left). A feed is its URL, or (feed URL, index URL) for one of another index.
+    """
     lines = [
         "indexes:",
         f"  - url: {url}",
         f"    only_if_package_seen: {'true' if only_if_package_seen else 'false'}",
-        "packages:" if packages else "packages: {}",
     ]
-    lines += [f"  {name}: {{}}" for name in packages]
+    if feeds:
+        lines.append("feeds:")
+        for feed in feeds:
+            feed_url, feed_index = (feed, url) if isinstance(feed, str) else feed
+            lines.append(f"  - {{url: {feed_url}, index_url: {feed_index}}}")
+    if isinstance(packages, str):
+        lines += ["packages:", textwrap.indent(textwrap.dedent(packages), "  ").rstrip("\n")]
+    else:
+        lines.append("packages:" if packages else "packages: {}")
+        lines += [f"  {name}: {{}}" for name in packages]
     return "\n".join(lines) + "\n"
 
 

@@ -254,7 +254,12 @@ def test_report_on_standard_output_is_the_documented_json(
     )
     assert report["new_releases"] == [{"package_name": "click", "package_version": "8.0", "index_url": url}]
     assert report["errors"] == [
-        {"package_name": "click", "index_url": url, "error": "skipped invalid version 'not-a-version' (not PEP 440)"}
+        {
+            "package_name": "click",
+            "index_url": url,
+            "error": "skipped invalid version 'not-a-version' (not PEP 440)",
+            "source": "index",
+        }
     ]
     # The human summary still goes to standard error.
     assert summary_line(checked=2, indexes=1, new=1).fullmatch(

@@ -12,7 +12,6 @@ import base64
 import functools
 import re
 import signal
-import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import App, AppResult, KnowledgeGraph, WriteConfig, summary_line
+from tests.e2e.conftest import App, AppResult, KnowledgeGraph, WriteConfig, index_config, summary_line
 from tests.support.graph import STATE
 from tests.support.servers import (
     FeedServer,
@@ -118,19 +117,12 @@ def test_feeds_insert_listed_releases_and_fetch_new_projects_from_the_index(
         )
         packages = feeds.set("/rss/packages.xml", rss_packages(["New.Project", "brand-new-unknown"]))
         config = write_config(
-            f"""\
-            indexes:
-              - url: {url}
-                only_if_package_seen: {"true" if only_if_package_seen else "false"}
-            feeds:
-              - url: {updates}
-                index_url: {url}
-              - url: {packages}
-                index_url: {url}
-            packages:
-              monitored-pkg: {{}}
-              new-project: {{}}
-            """
+            index_config(
+                url,
+                only_if_package_seen=only_if_package_seen,
+                feeds=[updates, packages],
+                packages=["monitored-pkg", "new-project"],
+            )
         )
 
         run = run_app("--config", config, "--feeds", "--no-scan")
@@ -185,20 +177,8 @@ def test_broken_feeds_are_reported_and_the_run_goes_on(
         truncated = feeds.set("/truncated.xml", rss_updates([("monitored-pkg", "0.9"), ("monitored-pkg", "1.0")]))
         feeds.truncate("/truncated.xml", times=None)
         elsewhere = feeds.set("/elsewhere.xml", rss_updates([("monitored-pkg", "0.9")]))
-        config = write_config(
-            f"""\
-            indexes:
-              - url: {url}
-            feeds:
-              - {{url: {missing}, index_url: {url}}}
-              - {{url: {html_page}, index_url: {url}}}
-              - {{url: {truncated}, index_url: {url}}}
-              - {{url: {elsewhere}, index_url: {unregistered_index}}}
-              - {{url: {good}, index_url: {url}}}
-            packages:
-              monitored-pkg:
-            """
-        )
+        feed_urls = [missing, html_page, truncated, (elsewhere, unregistered_index), good]
+        config = write_config(index_config(url, feeds=feed_urls, packages=["monitored-pkg"]))
 
         run = run_app("--config", config)  # feeds and scan
 
@@ -218,15 +198,23 @@ def test_broken_feeds_are_reported_and_the_run_goes_on(
         assert errors[3] == f"index {unregistered_index} is not registered and enabled in the knowledge graph"
         assert errors[4] is None
         assert run.report["errors"] == [
-            {"package_name": None, "index_url": url, "error": f"feed: {errors[0]}"},
-            {"package_name": None, "index_url": url, "error": f"feed: {errors[1]}"},
-            {"package_name": None, "index_url": url, "error": f"feed: {errors[2]}"},
-            {"package_name": None, "index_url": unregistered_index, "error": f"feed {elsewhere}: {errors[3]}"},
+            {"package_name": None, "index_url": url, "error": f"feed: {errors[0]}", "source": "feed"},
+            {"package_name": None, "index_url": url, "error": f"feed: {errors[1]}", "source": "feed"},
+            {"package_name": None, "index_url": url, "error": f"feed: {errors[2]}", "source": "feed"},
+            {
+                "package_name": None,
+                "index_url": unregistered_index,
+                "error": f"feed {elsewhere}: {errors[3]}",
+                "source": "feed",
+            },
         ]
         for feed_url, error in zip((missing, html_page, truncated, elsewhere), errors[:4], strict=True):
-            assert f"  feed {feed_url}: FAILED: {error}\n" in run.stderr
-        assert f"  feed {good}: 1 items, 1 new\n" in run.stderr
-        assert "  4 error(s):\n" in run.stderr
+            # The summary's feed line names the URL once.
+            assert f"  feed {feed_url}: FAILED: {error.removeprefix(f'{feed_url}: ')}\n" in run.stderr
+        assert f"  feed {good}: 1 item, 1 new\n" in run.stderr
+        # Feed failures are on their feed lines, not repeated in the list of errors.
+        assert " error:\n" not in run.stderr
+        assert " errors:\n" not in run.stderr
         # The good feed's release, then the scan's: the rest of the run went on.
         assert run.new_releases == [("monitored-pkg", "1.0", url), ("monitored-pkg", "0.9", url)]
         assert kg.entities() == [("monitored-pkg", "0.9", url), ("monitored-pkg", "1.0", url)]
@@ -243,17 +231,7 @@ def test_no_feeds_scan_reads_no_feed(
         url = index.base_url
         updates = feeds.set("/rss/updates.xml", rss_updates([("monitored-pkg", "1.0"), ("other", "2.0")]))
         packages = feeds.set("/rss/packages.xml", rss_packages(["other"]))
-        config = write_config(
-            f"""\
-            indexes:
-              - url: {url}
-            feeds:
-              - {{url: {updates}, index_url: {url}}}
-              - {{url: {packages}, index_url: {url}}}
-            packages:
-              monitored-pkg:
-            """
-        )
+        config = write_config(index_config(url, feeds=[updates, packages], packages=["monitored-pkg"]))
 
         run = run_app("--config", config, "--no-feeds", "--scan")
 
@@ -271,38 +249,34 @@ def test_no_feeds_scan_reads_no_feed(
 def trigger_config(index_url: str, *, feeds: Sequence[str] = ()) -> str:
     """An index, a monitored package with four triggers (templated URL/header/payload, a version specifier,
     pre-releases, another index that never matches), a monitored package with none; feeds optional."""
-    feed_lines = "".join(f"  - {{url: {feed}, index_url: {index_url}}}\n" for feed in feeds)
-    return (
-        f"indexes:\n  - url: {index_url}\n"
-        + (f"feeds:\n{feed_lines}" if feeds else "")
-        + textwrap.dedent(
-            """\
-            packages:
-              Monitored_Pkg:
-                triggers:
-                  - url: "{WEBHOOK}/release/{package_name}/{package_version}"
-                    method: PUT
-                    headers:
-                      Authorization: "Bearer {TOKEN}"
-                      X-Release: "{package_name}=={package_version}"
-                    payload:
-                      name: "{package_name}"
-                      version: "{package_version}"
-                      index: "{index_url}"
-                      tags: ["e2e", "v{package_version}"]
-                      stable: true
-                      count: 3
-                  - url: "{WEBHOOK}/specifier/{package_version}"
-                    version_specifier: ">=2.0,<3"
-                  - url: "{WEBHOOK}/prerelease/{package_name}?version={package_version}"
-                    method: GET
-                    version_specifier: ">=2.0"
-                    prereleases: true
-                  - url: "{WEBHOOK}/other-index/{package_version}"
-                    index_url: http://127.0.0.1:9/simple
-              plain-pkg: {}
-            """
-        )
+    return index_config(
+        index_url,
+        feeds=feeds,
+        packages="""\
+            Monitored_Pkg:
+              triggers:
+                - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                  method: PUT
+                  headers:
+                    Authorization: "Bearer {TOKEN}"
+                    X-Release: "{package_name}=={package_version}"
+                  payload:
+                    name: "{package_name}"
+                    version: "{package_version}"
+                    index: "{index_url}"
+                    tags: ["e2e", "v{package_version}"]
+                    stable: true
+                    count: 3
+                - url: "{WEBHOOK}/specifier/{package_version}"
+                  version_specifier: ">=2.0,<3"
+                - url: "{WEBHOOK}/prerelease/{package_name}?version={package_version}"
+                  method: GET
+                  version_specifier: ">=2.0"
+                  prereleases: true
+                - url: "{WEBHOOK}/other-index/{package_version}"
+                  index_url: http://127.0.0.1:9/simple
+            plain-pkg: {}
+            """,
     )
 
 
@@ -436,17 +410,15 @@ def test_feed_and_scan_releases_fire_triggers_once(
 
 
 def single_trigger_config(index_url: str) -> str:
-    return textwrap.dedent(
-        f"""\
-        indexes:
-          - url: {index_url}
-        packages:
-          monitored-pkg:
-            triggers:
-              - url: "{{WEBHOOK}}/release/{{package_name}}/{{package_version}}"
-                headers:
-                  Authorization: "Bearer {{TOKEN}}"
-        """
+    return index_config(
+        index_url,
+        packages="""\
+            monitored-pkg:
+              triggers:
+                - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                  headers:
+                    Authorization: "Bearer {TOKEN}"
+            """,
     )
 
 
@@ -568,8 +540,8 @@ def test_a_pending_notification_whose_trigger_was_removed_is_given_up(
         assert first.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
         assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "pending", 1, "HTTP 400 Bad Request")]
 
-        other = '  other-pkg:\n    triggers:\n      - url: "{WEBHOOK}/other"\n' if other_trigger_left else ""
-        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg: {{}}\n{other}", "removed.yaml")
+        other = 'other-pkg:\n  triggers:\n    - url: "{WEBHOOK}/other"\n' if other_trigger_left else ""
+        config = write_config(index_config(url, packages="monitored-pkg: {}\n" + other), "removed.yaml")
         second = run_app("--config", config, env=env)
 
         assert second.code == 0, second
@@ -663,18 +635,17 @@ def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
         kg.add_entity("known-pkg", "1.0")  # known on no index
         updates = feeds.set("/rss/updates.xml", rss_updates([("plain-pkg", "0.1")]))
         config = write_config(
-            f"""\
-            indexes:
-              - url: {url}
-            feeds:
-              - {{url: {updates}, index_url: {url}}}
-            packages:
-              monitored-pkg:
-                triggers:
-                  - url: "{{WEBHOOK}}/release/{{package_name}}/{{package_version}}"
-              plain-pkg:
-              ghost-pkg:
-            """
+            index_config(
+                url,
+                feeds=[updates],
+                packages="""\
+                    monitored-pkg:
+                      triggers:
+                        - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                    plain-pkg:
+                    ghost-pkg:
+                    """,
+            )
         )
         metrics_file = tmp_path / "metrics.prom"
         env = {
@@ -747,7 +718,7 @@ def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
 def test_metrics_are_pushed_to_the_legacy_host_and_port(run_app: RunApp, write_config: WriteConfig) -> None:
     with IndexServer({"monitored-pkg": ["1.0", "1.1"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        config = write_config(index_config(url, packages=["monitored-pkg"]))
         env = {"PROMETHEUS_PUSHGATEWAY_HOST": "127.0.0.1", "PROMETHEUS_PUSHGATEWAY_PORT": str(gateway.port)}
 
         run = run_app("--config", config, env=env)
@@ -767,7 +738,7 @@ def test_a_failed_run_pushes_run_success_0_and_the_previous_success_time(
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        config = write_config(index_config(url, packages=["monitored-pkg"]))
         env = {"PROMETHEUS_PUSHGATEWAY_URL": gateway.url}
 
         first = run_app("--config", config, env=env)
@@ -800,7 +771,7 @@ def test_a_failing_push_gateway_does_not_fail_the_run(
 ) -> None:
     with IndexServer({"monitored-pkg": ["1.0"]}) as index, PushGatewayStandIn() as gateway:
         url = index.base_url
-        config = write_config(f"indexes:\n  - url: {url}\npackages:\n  monitored-pkg:\n")
+        config = write_config(index_config(url, packages=["monitored-pkg"]))
         if failure == "down":
             gateway.down()
         else:

@@ -490,7 +490,7 @@ def test_embedded_database_by_default(
     first = app("--config", config, database_url=None, data_dir=data_dir)
 
     assert first.code == 0, first
-    assert f"Using embedded PostgreSQL in {data_dir} (from embedded)" in first.stderr
+    assert f"Using embedded PostgreSQL in {data_dir} (no --database-url or KNOWLEDGE_GRAPH_HOST given)" in first.stderr
     assert first.report is not None
     assert first.report["database"] == f"embedded PostgreSQL in {data_dir}"
     assert first.new_releases == [("click", "8.0", url)]
@@ -499,7 +499,7 @@ def test_embedded_database_by_default(
     second = app("--config", config, database_url=None, data_dir=data_dir)
 
     assert second.code == 0, second
-    assert f"Using embedded PostgreSQL in {data_dir} (from embedded)" in second.stderr
+    assert f"Using embedded PostgreSQL in {data_dir} (no --database-url or KNOWLEDGE_GRAPH_HOST given)" in second.stderr
     assert second.new_releases == []
     assert summary_line(checked=1, indexes=1, new=0).fullmatch(second.summary), second
 

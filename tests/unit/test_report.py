@@ -56,6 +56,7 @@ def test_json_report_has_the_documented_keys_and_values() -> None:
             "package_name": "foo",
             "index_url": INDEX,
             "error": "HTTP 503 from https://pypi.org/simple/foo/ after 4 attempts",
+            "source": "index",
         }
     ]
     assert document["notifications"] == {"sent": 1, "failed": 0, "pending": 1, "dead": 0}

@@ -12,7 +12,7 @@ class DatabaseChoice:
     """The database a run will use; ``url`` is None for the embedded server, whose URL is known once started."""
 
     url: str | None
-    source: str  # "--database-url", "KNOWLEDGE_GRAPH_* variables" or "embedded"
+    source: str  # how it was chosen, for the log line
 
     @property
     def embedded(self) -> bool:
@@ -38,8 +38,8 @@ def url_from_environment(environ: Mapping[str, str]) -> str | None:
 def choose_database(database_url: str | None, environ: Mapping[str, str]) -> DatabaseChoice:
     """Pick the database: the explicit URL first, then KNOWLEDGE_GRAPH_HOST and friends, else the embedded server."""
     if database_url:
-        return DatabaseChoice(database_url, "--database-url")
+        return DatabaseChoice(database_url, "from --database-url")
     from_environment = url_from_environment(environ)
     if from_environment:
-        return DatabaseChoice(from_environment, "KNOWLEDGE_GRAPH_* variables")
-    return DatabaseChoice(None, "embedded")
+        return DatabaseChoice(from_environment, "from the KNOWLEDGE_GRAPH_* variables")
+    return DatabaseChoice(None, "no --database-url or KNOWLEDGE_GRAPH_HOST given")

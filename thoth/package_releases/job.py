@@ -192,7 +192,7 @@ class Job:
             self.report.database = (
                 graph.description if choice.url else f"embedded PostgreSQL in {settings.data_dir.resolve()}"
             )
-            _LOGGER.info("Using %s (from %s)", self.report.database, choice.source)
+            _LOGGER.info("Using %s (%s)", self.report.database, choice.source)
             graph.ensure_schema(migrate=choice.embedded or (settings.init_schema and not settings.dry_run))
             self._schema_ready = True
         except (DatabaseError, EmbeddedDatabaseError, SchemaError) as error:
@@ -380,14 +380,14 @@ class Job:
         self.report.feeds.append(report)
         if result.error:
             report.error = result.error
-            self.report.add_error(None, feed.index_url, f"feed: {result.error}")
+            self.report.add_error(None, feed.index_url, f"feed: {result.error}", source="feed")
             return
         for reason in result.skipped:
-            self.report.add_error(None, feed.index_url, f"feed {mask_url(feed.url)}: skipped {reason}")
+            self.report.add_error(None, feed.index_url, f"feed {mask_url(feed.url)}: skipped {reason}", source="feed")
         index = next((row for row in indexes if row.url == feed.index_url), None)
         if index is None:
             report.error = f"index {feed.index_url} is not registered and enabled in the knowledge graph"
-            self.report.add_error(None, feed.index_url, f"feed {mask_url(feed.url)}: {report.error}")
+            self.report.add_error(None, feed.index_url, f"feed {mask_url(feed.url)}: {report.error}", source="feed")
             return
         monitored = config.monitored_names
         only_seen = self._only_seen(index)

@@ -124,6 +124,7 @@ class ErrorEntry:
     package_name: str | None
     index_url: str | None
     error: str
+    source: str = "index"  # "index" (a package's page or the index itself) or "feed"
 
 
 @dataclass
@@ -164,9 +165,9 @@ class RunReport:
         """Whether the run completed: it did not fail and was not stopped early."""
         return self.failure is None and self.interrupted is None and self.skipped is None
 
-    def add_error(self, package_name: str | None, index_url: str | None, error: str) -> None:
-        """Record a one-line failure."""
-        self.errors.append(ErrorEntry(package_name, index_url, error))
+    def add_error(self, package_name: str | None, index_url: str | None, error: str, *, source: str = "index") -> None:
+        """Record a one-line failure (``source``: "index" or "feed")."""
+        self.errors.append(ErrorEntry(package_name, index_url, error, source))
 
     @property
     def packages_checked(self) -> int:
@@ -251,7 +252,9 @@ class RunReport:
                 + (f", {index.invalid_versions} invalid versions skipped" if index.invalid_versions else "")
             )
         for feed in self.feeds:
-            state = f"FAILED: {feed.error}" if feed.error else f"{feed.items} items, {feed.new_releases} new"
+            # The feed's error names its URL already; the line does too.
+            error = feed.error.removeprefix(f"{feed.url}: ") if feed.error else None
+            state = f"FAILED: {error}" if error else f"{_count(feed.items, 'item')}, {feed.new_releases} new"
             lines.append(f"  feed {feed.url}: {state}")
         for release in self.new_releases.first(_SUMMARY_RELEASES):
             lines.append(f"  + {release.package_name} {release.package_version} ({release.index_url})")
@@ -263,15 +266,17 @@ class RunReport:
                 f"  notifications: {counts.sent} sent, {counts.failed} failed this run,"
                 f" {counts.pending} pending, {counts.dead} dead"
             )
-        if self.errors:
-            lines.append(f"  {len(self.errors)} error(s):")
-            for error in self.errors[:_SUMMARY_ERRORS]:
+        # Feed failures are on their feed's line above; the per-package and index ones are listed here.
+        errors = [error for error in self.errors if error.source != "feed"]
+        if errors:
+            lines.append(f"  {_count(len(errors), 'error')}:")
+            for entry in errors[:_SUMMARY_ERRORS]:
                 where = " ".join(
-                    part for part in (error.package_name, error.index_url and f"on {error.index_url}") if part
+                    part for part in (entry.package_name, entry.index_url and f"on {entry.index_url}") if part
                 )
-                lines.append(f"    {where}: {error.error}" if where else f"    {error.error}")
-            if len(self.errors) > _SUMMARY_ERRORS:
-                lines.append(f"    ... and {len(self.errors) - _SUMMARY_ERRORS} more (see --report)")
+                lines.append(f"    {where}: {entry.error}" if where else f"    {entry.error}")
+            if len(errors) > _SUMMARY_ERRORS:
+                lines.append(f"    ... and {len(errors) - _SUMMARY_ERRORS} more (see --report)")
         return "\n".join(lines) + "\n"
 
 

@@ -135,4 +135,8 @@ def upgrade_knowledge_graph(sqlalchemy_url: str) -> None:
     from alembic import command
 
     _LOGGER.info("Migrating the knowledge graph schema to thoth-storages revision %s", head_revision())
+    # alembic logs a line per migration (over 80 from an empty database): only with --verbose.
+    alembic_logger = logging.getLogger("alembic")
+    if not _LOGGER.isEnabledFor(logging.DEBUG):
+        alembic_logger.setLevel(logging.WARNING)
     command.upgrade(alembic_config(sqlalchemy_url), "head")
