@@ -164,6 +164,16 @@ def assert_projects_whole(kg: KnowledgeGraph, index: IndexServer) -> None:
         assert present in (set(), versions), f"{name}: {sorted(present)} of {sorted(versions)}"
 
 
+def assert_rerun_adds_nothing(job: Job, kg: KnowledgeGraph, config: str, *indexes: IndexServer) -> Result:
+    """A re-run on the same database ends well and inserts nothing: every index's rows are complete, each once."""
+    rerun = job.run(config=config, database_url=kg.url)
+    assert rerun.code == 0, rerun
+    assert rerun.new_releases == set(), f"a re-run inserts nothing new\n{rerun}"
+    for index in indexes:
+        assert_rows_complete(kg, index)
+    return rerun
+
+
 def projects(count: int, versions: int = 3, prefix: str = "pkg") -> dict[str, list[str]]:
     return {f"{prefix}-{i:03d}": [f"1.{v}.0" for v in range(versions)] for i in range(count)}
 
@@ -174,6 +184,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def start_in_chunks(
+    job: Job, config: str, database_url: str, *, chunk_size: int = 3, concurrency: int = 2
+) -> Running[Result]:
+    """Start a run of small chunks, a few requests at a time, for a test to act on in the middle of it."""
+    return job.start(
+        "--chunk-size", str(chunk_size), "--concurrency", str(concurrency), config=config, database_url=database_url
+    )
+
+
+def wait_for_requests(running: Running[Result], index: IndexServer, count: int) -> None:
+    """Wait until the index has received ``count`` requests; a job that ended before that fails the test."""
+    wait_until(lambda: len(index.requests) >= count or not running.running())
+    assert running.running(), running.wait()
 
 
 def closed_port() -> int:

@@ -10,10 +10,13 @@ import pytest
 from tests.faults.conftest import (
     Job,
     KnowledgeGraph,
+    assert_rerun_adds_nothing,
     assert_rows_complete,
     closed_port,
     normalized_model,
     projects,
+    start_in_chunks,
+    wait_for_requests,
     wait_until,
     write_config,
 )
@@ -63,12 +66,11 @@ def test_connection_lost_mid_run_rolls_back_the_chunk_reconnects_and_completes(
 ) -> None:
     with IndexServer(projects(60, versions=2), latency=0.03) as index:
         config = write_config(config_path, index.base_url)
-        running = job.start("--chunk-size", "3", "--concurrency", "2", config=config, database_url=kg.url)
+        running = start_in_chunks(job, config, kg.url)
 
         terminated = []
         for requests_seen in (10, 30):
-            wait_until(lambda seen=requests_seen: len(index.requests) >= seen or not running.running())
-            assert running.running(), running.wait()
+            wait_for_requests(running, index, requests_seen)
             backends = kg.job_backends()
             assert backends, "the job holds a database session while it runs"
             terminated.append(kg.terminate_job_backends())
@@ -84,11 +86,7 @@ def test_connection_lost_mid_run_rolls_back_the_chunk_reconnects_and_completes(
         assert_rows_complete(kg, index)
         assert result.new_releases == normalized_model(index.projects())
 
-        rerun = job.run(config=config, database_url=kg.url)
-
-        assert rerun.code == 0, rerun
-        assert rerun.new_releases == set(), "a re-run inserts nothing new"
-        assert_rows_complete(kg, index)
+        assert_rerun_adds_nothing(job, kg, config, index)
 
 
 def test_a_second_run_on_the_same_database_and_shard_sees_the_lock_and_exits_0_without_work(
@@ -96,9 +94,8 @@ def test_a_second_run_on_the_same_database_and_shard_sees_the_lock_and_exits_0_w
 ) -> None:
     with IndexServer(projects(30, versions=2), latency=0.1) as index:
         config = write_config(config_path, index.base_url)
-        first = job.start("--chunk-size", "2", "--concurrency", "1", config=config, database_url=kg.url)
-        wait_until(lambda: len(index.requests) >= 3 or not first.running())
-        assert first.running(), first.wait()
+        first = start_in_chunks(job, config, kg.url, chunk_size=2, concurrency=1)
+        wait_for_requests(first, index, 3)
         assert kg.job_holds_advisory_lock()
 
         second = job.run(config=config, database_url=kg.url)
@@ -117,9 +114,5 @@ def test_a_second_run_on_the_same_database_and_shard_sees_the_lock_and_exits_0_w
         assert_rows_complete(kg, index)
 
         index.latency = 0
-        rerun = job.run(config=config, database_url=kg.url)
-
-        assert rerun.code == 0, rerun
+        rerun = assert_rerun_adds_nothing(job, kg, config, index)
         assert rerun.report["skipped"] is None, "the lock is released at the end of a run"
-        assert rerun.new_releases == set()
-        assert_rows_complete(kg, index)

@@ -12,14 +12,18 @@ import pytest
 from tests.faults.conftest import (
     Job,
     KnowledgeGraph,
+    Result,
     assert_no_duplicates_and_subset,
     assert_projects_whole,
     assert_rows_complete,
     normalized_model,
     projects,
+    start_in_chunks,
+    wait_for_requests,
     wait_until,
     write_config,
 )
+from tests.support.app import Running
 from tests.support.servers import IndexServer, WebhookReceiver
 
 pytestmark = pytest.mark.faults
@@ -40,15 +44,40 @@ def configure(config_path: Path, index: IndexServer, receiver: WebhookReceiver) 
     return write_config(config_path, index.base_url, packages={name: [trigger] for name in MONITORED})
 
 
+def start_mid_run(job: Job, kg: KnowledgeGraph, index: IndexServer, config: str) -> Running[Result]:
+    """Start a run of small chunks; return once it has committed some (notifications queued) and is still going."""
+    running = start_in_chunks(job, config, kg.url)
+    wait_until(lambda: kg.outbox() != [] or not running.running())
+    wait_for_requests(running, index, 12)
+    return running
+
+
+def assert_rerun_completes_and_delivers(
+    job: Job,
+    kg: KnowledgeGraph,
+    index: IndexServer,
+    receiver: WebhookReceiver,
+    config: str,
+    committed: set[tuple[str, str]],
+) -> Result:
+    """After an interrupted run, a re-run at full speed inserts the rest and delivers every notification once."""
+    index.latency = 0
+    rerun = job.run(config=config, database_url=kg.url)
+
+    assert rerun.code == 0, rerun
+    assert rerun.new_releases == normalized_model(index.projects()) - committed
+    assert_rows_complete(kg, index)
+    assert deliveries(receiver) == Counter(monitored_releases(index)), "each notification exactly once"
+    assert {status for *_, status, _ in kg.outbox()} == {"sent"}
+    return rerun
+
+
 def test_sigterm_stops_after_the_chunk_in_flight_delivers_nothing_half_way_writes_the_report_exits_143(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:
     with IndexServer(projects(60, versions=2), latency=0.1) as index, WebhookReceiver() as receiver:
         config = configure(config_path, index, receiver)
-        running = job.start("--chunk-size", "3", "--concurrency", "2", config=config, database_url=kg.url)
-        wait_until(lambda: kg.outbox() != [] or not running.running())
-        wait_until(lambda: len(index.requests) >= 12 or not running.running())
-        assert running.running(), running.wait()
+        running = start_mid_run(job, kg, index, config)
 
         sent_at = running.signal(signal.SIGTERM)
         result = running.wait(timeout=30)
@@ -70,14 +99,7 @@ def test_sigterm_stops_after_the_chunk_in_flight_delivers_nothing_half_way_write
         assert {status for *_, status, _ in outbox} == {"pending"}
         assert {(name, version) for name, version, *_ in outbox} == committed & monitored_releases(index)
 
-        index.latency = 0
-        rerun = job.run(config=config, database_url=kg.url)
-
-        assert rerun.code == 0, rerun
-        assert rerun.new_releases == normalized_model(index.projects()) - committed
-        assert_rows_complete(kg, index)
-        assert deliveries(receiver) == Counter(monitored_releases(index))
-        assert {status for *_, status, _ in kg.outbox()} == {"sent"}
+        assert_rerun_completes_and_delivers(job, kg, index, receiver, config, committed)
 
 
 def test_sigkill_mid_run_then_a_rerun_completes_without_duplicates_and_delivers_what_was_queued(
@@ -85,10 +107,7 @@ def test_sigkill_mid_run_then_a_rerun_completes_without_duplicates_and_delivers_
 ) -> None:
     with IndexServer(projects(60, versions=2), latency=0.1) as index, WebhookReceiver() as receiver:
         config = configure(config_path, index, receiver)
-        running = job.start("--chunk-size", "3", "--concurrency", "2", config=config, database_url=kg.url)
-        wait_until(lambda: kg.outbox() != [] or not running.running())
-        wait_until(lambda: len(index.requests) >= 12 or not running.running())
-        assert running.running(), running.wait()
+        running = start_mid_run(job, kg, index, config)
 
         running.signal(signal.SIGKILL)
         killed = running.wait(timeout=10)
@@ -100,15 +119,7 @@ def test_sigkill_mid_run_then_a_rerun_completes_without_duplicates_and_delivers_
         queued = {(name, version) for name, version, status, _ in kg.outbox() if status == "pending"}
         assert queued, "notifications of the committed chunks are queued"
 
-        index.latency = 0
-        index.latency = 0
-        rerun = job.run(config=config, database_url=kg.url)
-
-        assert rerun.code == 0, rerun
-        assert rerun.new_releases == normalized_model(index.projects()) - committed
-        assert_rows_complete(kg, index)
-        assert deliveries(receiver) == Counter(monitored_releases(index)), "each notification exactly once"
-        assert {status for *_, status, _ in kg.outbox()} == {"sent"}
+        rerun = assert_rerun_completes_and_delivers(job, kg, index, receiver, config, committed)
         assert rerun.report["notifications"]["sent"] == len(monitored_releases(index))
 
 
@@ -120,8 +131,7 @@ def test_sigterm_while_every_request_hangs_still_exits_143_within_seconds(
             index.hang(name, 60, times=None)
         config = write_config(config_path, index.base_url)
         running = job.start("--timeout", "2", config=config, database_url=kg.url)
-        wait_until(lambda: len(index.requests) >= 5 or not running.running())  # the listing and 4 pages
-        assert running.running(), running.wait()
+        wait_for_requests(running, index, 5)  # the listing and 4 pages
 
         sent_at = running.signal(signal.SIGTERM)
         result = running.wait(timeout=60)

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import Job, KnowledgeGraph, assert_rows_complete, normalized_model, write_config
+from tests.faults.conftest import (
+    Job,
+    KnowledgeGraph,
+    assert_rerun_adds_nothing,
+    assert_rows_complete,
+    normalized_model,
+    write_config,
+)
 from tests.support import servers
 from tests.support.servers import IndexServer
 
@@ -92,9 +99,4 @@ def test_invalid_versions_odd_file_names_and_unnormalized_names_are_skipped_or_n
         )
         assert {e["package_name"] for e in result.report["errors"]} == {"foo-bar-baz", "odd-project"}
 
-        rerun = job.run(config=config, database_url=kg.url)
-
-        assert rerun.code == 0, rerun
-        assert rerun.new_releases == set()
-        assert_rows_complete(kg, json_index)
-        assert_rows_complete(kg, html_index)
+        assert_rerun_adds_nothing(job, kg, config, json_index, html_index)
