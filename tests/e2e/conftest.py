@@ -140,6 +140,13 @@ def write_config(tmp_path: Path) -> WriteConfig:
     return write
 
 
+@pytest.fixture
+def click_config(json_index: IndexServer, write_config: WriteConfig) -> str:
+    """The path of a configuration monitoring click on json_index, which serves click 8.0."""
+    json_index.add_project("click", ["8.0"])
+    return write_config(index_config(json_index.base_url, packages=["click"]))
+
+
 def index_config(
     url: str,
     *,

@@ -109,16 +109,9 @@ def test_bad_configuration_exits_2_with_one_line_and_writes_nothing(
     ],
 )
 def test_bad_usage_exits_2_and_writes_nothing(
-    app: App,
-    kg: KnowledgeGraph,
-    write_config: WriteConfig,
-    json_index: IndexServer,
-    args: tuple[str, ...],
+    app: App, kg: KnowledgeGraph, json_index: IndexServer, click_config: str, args: tuple[str, ...]
 ) -> None:
-    json_index.add_project("click", ["8.0"])
-    config = write_config(index_config(json_index.base_url, packages=["click"]))
-
-    result = app("--config", config, *args, database_url=kg.url)
+    result = app("--config", click_config, *args, database_url=kg.url)
 
     assert result.code == 2, result
     assert "Error: " in result.stderr, result
@@ -197,16 +190,14 @@ def test_help_at_80_columns_keeps_environment_variable_names_whole(app: App) -> 
 
 
 def test_options_are_read_from_environment_variables(
-    app: App, kg: KnowledgeGraph, write_config: WriteConfig, json_index: IndexServer
+    app: App, kg: KnowledgeGraph, json_index: IndexServer, click_config: str
 ) -> None:
     url = json_index.base_url
-    json_index.add_project("click", ["8.0"])
-    config = write_config(index_config(url, packages=["click"]))
 
     result = app(
         database_url=None,
         env={
-            f"{ENV_PREFIX}CONFIG": config,
+            f"{ENV_PREFIX}CONFIG": click_config,
             f"{ENV_PREFIX}DATABASE_URL": kg.url,
             f"{ENV_PREFIX}DRY_RUN": "1",
         },

@@ -439,13 +439,11 @@ def empty_database(postgres: PostgresForTests) -> Iterator[str]:
 
 
 def test_external_database_without_schema_is_refused_with_a_hint_to_init_schema(
-    app: App, write_config: WriteConfig, json_index: IndexServer, empty_database: str
+    app: App, json_index: IndexServer, click_config: str, empty_database: str
 ) -> None:
-    json_index.add_project("click", ["8.0"])
-    config = write_config(index_config(json_index.base_url, packages=["click"]))
     kg = KnowledgeGraph(empty_database)
 
-    result = app("--config", config, database_url=empty_database)
+    result = app("--config", click_config, database_url=empty_database)
 
     assert result.code == 1, result
     assert len(result.error_lines) == 1, result
@@ -459,35 +457,29 @@ def test_external_database_without_schema_is_refused_with_a_hint_to_init_schema(
 
 
 def test_init_schema_migrates_an_empty_external_database_and_runs(
-    app: App, write_config: WriteConfig, json_index: IndexServer, empty_database: str
+    app: App, json_index: IndexServer, click_config: str, empty_database: str
 ) -> None:
     url = json_index.base_url
-    json_index.add_project("click", ["8.0"])
-    config = write_config(index_config(url, packages=["click"]))
     kg = KnowledgeGraph(empty_database)
 
-    migrated = app("--config", config, "--init-schema", database_url=empty_database)
+    migrated = app("--config", click_config, "--init-schema", database_url=empty_database)
 
     assert migrated.code == 0, migrated
     assert migrated.new_releases == [("click", "8.0", url)]
     assert kg.indexes() == [(url, True, True)]
     assert kg.entities() == [("click", "8.0", url)]
 
-    again = app("--config", config, database_url=empty_database)  # at head now: no --init-schema needed
+    again = app("--config", click_config, database_url=empty_database)  # at head now: no --init-schema needed
 
     assert again.code == 0, again
     assert again.new_releases == []
 
 
-def test_embedded_database_by_default(
-    app: App, write_config: WriteConfig, json_index: IndexServer, tmp_path: Path
-) -> None:
+def test_embedded_database_by_default(app: App, json_index: IndexServer, click_config: str, tmp_path: Path) -> None:
     url = json_index.base_url
-    json_index.add_project("click", ["8.0"])
-    config = write_config(index_config(url, packages=["click"]))
     data_dir = tmp_path / "data"
 
-    first = app("--config", config, database_url=None, data_dir=data_dir)
+    first = app("--config", click_config, database_url=None, data_dir=data_dir)
 
     assert first.code == 0, first
     assert f"Using embedded PostgreSQL in {data_dir} (no --database-url or KNOWLEDGE_GRAPH_HOST given)" in first.stderr
@@ -496,7 +488,7 @@ def test_embedded_database_by_default(
     assert first.new_releases == [("click", "8.0", url)]
     assert (data_dir / "pgdata").is_dir()
 
-    second = app("--config", config, database_url=None, data_dir=data_dir)
+    second = app("--config", click_config, database_url=None, data_dir=data_dir)
 
     assert second.code == 0, second
     assert f"Using embedded PostgreSQL in {data_dir} (no --database-url or KNOWLEDGE_GRAPH_HOST given)" in second.stderr
