@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from thoth.package_releases import progress as progress_module
+from thoth.package_releases import report as report_module
 from thoth.package_releases.job import _unchanged
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.releases import Release
@@ -183,3 +184,15 @@ def test_json_report_streams_every_release_and_history_keeps_the_first() -> None
     assert len(history["new_releases"]) == HISTORY_RELEASES
     empty = RunReport(started_at=START, dry_run=True)
     assert json.loads(empty.render_json())["new_releases"] == []
+
+
+def test_release_log_spills_to_disk_past_its_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_module, "SPOOL_IN_MEMORY_BYTES", 1024)
+    releases = [Release(f"project-{i}", f"{i}.0", INDEX) for i in range(500)]
+    log = ReleaseLog(releases[:10])
+    assert log._spool is not None
+    assert not log._spool._rolled  # small: still in memory
+    log.extend(releases[10:])
+    assert log._spool._rolled  # past the budget: an unnamed temporary file
+    assert list(log) == releases
+    log.close()

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from thoth.package_releases.releases import Release
 
@@ -19,6 +19,7 @@ _SUMMARY_ERRORS = 20
 # How many new releases the run history keeps (it has the counts of all).
 HISTORY_RELEASES = 100
 _RELEASES_MARKER = "@@new-releases@@"
+SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
 class ReleaseLog:
@@ -32,7 +33,7 @@ class ReleaseLog:
         self.by_index: Counter[str] = Counter()
         self._first: list[Release] = []
         self._count = 0
-        self._spool: IO[str] | None = None
+        self._spool: tempfile.SpooledTemporaryFile[str] | None = None
         self.extend(releases)
 
     def extend(self, releases: Iterable[Release]) -> None:
@@ -47,7 +48,11 @@ class ReleaseLog:
             lines.append(f"{release.package_name}\t{release.package_version}\t{release.index_url}\n")
         if lines:
             if self._spool is None:
-                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
+                # In memory up to a few MB (most runs), then in an unnamed file in $TMPDIR: only a first run over
+                # a large index (some 150,000 new releases) ever writes to disk.
+                self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by close()
+                    max_size=SPOOL_IN_MEMORY_BYTES, mode="w+", encoding="utf-8"
+                )
             self._spool.seek(0, io.SEEK_END)
             self._spool.writelines(lines)
 
