@@ -173,8 +173,8 @@ class Job:
         else:
             # Also without any trigger configured: queued notifications of removed triggers are given up.
             self._deliver(config)
-        scanned = [index for index in self.report.indexes]
-        if settings.scan and scanned and not any(index.usable for index in scanned) and not self.stop.reason:
+        scanned = self.report.indexes
+        if scanned and not any(index.usable for index in scanned) and not self.stop.reason:
             failures = "; ".join(f"{i.url}: {i.error or 'every package failed'}" for i in scanned)
             raise RunFailed(f"every index failed: {failures}")
 
