@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import pytest
 
 from tests.support.app import APP_TIMEOUT, AppOutput, Launcher, Running
-from tests.support.graph import KnowledgeGraph
+from tests.support.graph import KnowledgeGraph as KnowledgeGraph  # the e2e tests import it from here
 from tests.support.servers import IndexServer
 
 SUMMARY_PREFIX = "Package releases"

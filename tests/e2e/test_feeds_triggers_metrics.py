@@ -177,7 +177,7 @@ def test_broken_feeds_are_reported_and_the_run_goes_on(
         truncated = feeds.set("/truncated.xml", rss_updates([("monitored-pkg", "0.9"), ("monitored-pkg", "1.0")]))
         feeds.truncate("/truncated.xml", times=None)
         elsewhere = feeds.set("/elsewhere.xml", rss_updates([("monitored-pkg", "0.9")]))
-        feed_urls = [missing, html_page, truncated, (elsewhere, unregistered_index), good]
+        feed_urls: list[str | tuple[str, str]] = [missing, html_page, truncated, (elsewhere, unregistered_index), good]
         config = write_config(index_config(url, feeds=feed_urls, packages=["monitored-pkg"]))
 
         run = run_app("--config", config)  # feeds and scan

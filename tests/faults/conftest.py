@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tests.support.app import APP_TIMEOUT, REPO_ROOT, AppOutput, Launcher, Running
-from tests.support.graph import KnowledgeGraph
+from tests.support.graph import KnowledgeGraph as KnowledgeGraph  # the fault tests import it from here
 from tests.support.servers import IndexServer, WebhookReceiver
 
 # -- the job as a process ----------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class AppOutput:
 
     def index(self, url: str) -> dict[str, Any]:
         """The report's counts for one index."""
-        matches = [index for index in self.report["indexes"] if index["url"] == url]
+        matches: list[dict[str, Any]] = [index for index in self.report["indexes"] if index["url"] == url]
         assert len(matches) == 1, f"expected index {url} once in the report\n{self}"
         return matches[0]
 
