@@ -6,7 +6,7 @@ import logging
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,33 +139,30 @@ class Graph:
             raise ConnectionLost(f"connection to {self.description} is closed")
         return self._conn
 
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
+    def transaction(self) -> AbstractContextManager[psycopg2.extensions.cursor]:
         """Run a block in one transaction: commit on success, roll back on any error."""
+        return self._cursor(commit=True)
+
+    def read_only(self) -> AbstractContextManager[psycopg2.extensions.cursor]:
+        """Run a block that only reads, rolling back afterwards so nothing is written even by mistake."""
+        return self._cursor(commit=False)
+
+    @contextmanager
+    def _cursor(self, *, commit: bool) -> Iterator[psycopg2.extensions.cursor]:
         conn = self.conn
         try:
             with conn.cursor() as cursor:
                 yield cursor
-            conn.commit()
+            if commit:
+                conn.commit()
+            else:
+                self._rollback_quietly()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             self._rollback_quietly()
             raise ConnectionLost(f"lost connection to {self.description}: {_first_line(error)}") from None
         except BaseException:
             self._rollback_quietly()
             raise
-
-    @contextmanager
-    def read_only(self) -> Iterator[psycopg2.extensions.cursor]:
-        """Run a block that only reads, rolling back afterwards so nothing is written even by mistake."""
-        conn = self.conn
-        try:
-            with conn.cursor() as cursor:
-                yield cursor
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
-            self._rollback_quietly()
-            raise ConnectionLost(f"lost connection to {self.description}: {_first_line(error)}") from None
-        finally:
-            self._rollback_quietly()
 
     def _rollback_quietly(self) -> None:
         if self._conn is not None and not self._conn.closed:
