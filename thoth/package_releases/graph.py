@@ -514,8 +514,3 @@ def _save_page_state(cursor: Any, index_url: str, pages: Mapping[str, PageValida
         rows,
         page_size=len(rows),
     )
-
-
-def masked(url: str) -> str:
-    """Return a database URL safe to log."""
-    return mask_url(url)
