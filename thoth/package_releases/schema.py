@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import logging
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -139,4 +140,7 @@ def upgrade_knowledge_graph(sqlalchemy_url: str) -> None:
     alembic_logger = logging.getLogger("alembic")
     if not _LOGGER.isEnabledFor(logging.DEBUG):
         alembic_logger.setLevel(logging.WARNING)
-    command.upgrade(alembic_config(sqlalchemy_url), "head")
+    with warnings.catch_warnings():
+        # thoth-storages' models make SQLAlchemy warn about duplicate column keys on import: noise.
+        warnings.filterwarnings("ignore", message=".*which has the same key.*")
+        command.upgrade(alembic_config(sqlalchemy_url), "head")
