@@ -449,7 +449,8 @@ def test_secrets_never_reach_logs_or_errors(caplog: pytest.LogCaptureFixture) ->
     for text in [caplog.text, *map(str, errors)]:
         assert TOKEN not in text
     assert "api_token=***&v=2.1.0" in caplog.text
-    assert "POST http://127.0.0.1:9/hooks/tensorflow?" in caplog.text
+    # The URL from the environment is shown by name: a webhook URL is often a secret itself.
+    assert "POST {RELEASE_API}/hooks/tensorflow?" in caplog.text
 
 
 @responses.activate

@@ -253,7 +253,7 @@ class _Delivery:
             _LOGGER.warning("%s: %s", what, reason)
             return self._outcome(entry, 1, reason)
         secrets += _header_secrets(notification.headers)
-        shown_url = _display_url(notification.url)
+        shown_url = _shown_url(trigger, release)
         self._warn_if_unverified(notification)
         tries = 0
         error: str | None = None
@@ -358,6 +358,25 @@ def _header_secrets(headers: Mapping[str, str]) -> list[str]:
     """Return the values of the credential-bearing headers of a request."""
     masked = mask_headers(headers)
     return [value for name, value in headers.items() if masked[name] == MASK and len(value) >= _MIN_SECRET]
+
+
+def _shown_url(trigger: TriggerConfig, release: Release) -> str:
+    """Return a trigger's URL for the logs: release fields filled in, environment placeholders left as ``{NAME}``.
+
+    A webhook URL taken from the environment often is the secret itself (its path carries a token), so its
+    value is never shown; the placeholder says where it came from.
+    """
+    try:
+        names = placeholders(trigger.url) - RELEASE_FIELDS
+    except TemplateError:
+        return _display_url(trigger.url)
+    values = release_values(
+        {name: f"{{{name}}}" for name in names},
+        package_name=release.package_name,
+        package_version=release.package_version,
+        index_url=mask_url(release.index_url),
+    )
+    return _display_url(render(trigger.url, values))
 
 
 def _display_url(url: str) -> str:
