@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import App, KnowledgeGraph, WriteConfig, index_config, summary_line
-from tests.support.postgres import PostgresForTests
+from tests.support.postgres import PostgresForTests, with_database
 from tests.support.servers import FeedServer, IndexServer, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -473,6 +474,28 @@ def test_init_schema_migrates_an_empty_external_database_and_runs(
 
     assert again.code == 0, again
     assert again.new_releases == []
+
+
+def test_init_schema_creates_a_missing_database(
+    app: App, json_index: IndexServer, click_config: str, postgres: PostgresForTests
+) -> None:
+    url = json_index.base_url
+    missing = with_database(postgres.server_url, f"thoth_e2e_missing_{os.getpid()}")
+    try:
+        refused = app("--config", click_config, database_url=missing)
+
+        assert refused.code == 1, refused
+        assert len(refused.error_lines) == 1, refused
+        assert "does not exist; run with --init-schema to create and migrate it" in refused.error_lines[0]
+        assert json_index.requests == []
+
+        created = app("--config", click_config, "--init-schema", database_url=missing)
+
+        assert created.code == 0, created
+        assert created.new_releases == [("click", "8.0", url)]
+        assert KnowledgeGraph(missing).entities() == [("click", "8.0", url)]
+    finally:
+        postgres.drop_database(missing)
 
 
 def test_embedded_database_by_default(app: App, json_index: IndexServer, click_config: str, tmp_path: Path) -> None:

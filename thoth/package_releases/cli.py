@@ -109,7 +109,8 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     is_flag=True,
     envvar=_env("INIT_SCHEMA"),
     show_envvar=True,
-    help="Bring an external database to thoth-storages' schema head (the embedded one always is).",
+    help="Bring an external database to thoth-storages' schema head, creating it if missing (the embedded one "
+    "always is).",
 )
 @click.option(
     "--only-if-package-seen",

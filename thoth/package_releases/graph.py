@@ -14,6 +14,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
+import psycopg2.sql
 
 from thoth.package_releases import schema
 from thoth.package_releases.config import IndexConfig
@@ -413,6 +414,27 @@ class Graph:
             cursor.execute(f"SELECT max(finished_at) FROM {_STATE}.run WHERE succeeded AND shard = %s", (shard,))
             row = cursor.fetchone()
             return row[0] if row else None
+
+
+def create_database(url: str) -> None:
+    """Create the database a URL names, connecting to the server's ``postgres`` database to do it."""
+    try:
+        parameters = psycopg2.extensions.parse_dsn(to_dsn(url))
+    except psycopg2.Error as error:
+        raise DatabaseError(f"cannot read the database URL {mask_url(url)!r}: {_first_line(error)}") from None
+    name = parameters.get("dbname") or parameters.get("user") or "postgres"
+    maintenance = psycopg2.extensions.make_dsn(to_dsn(url), dbname="postgres")
+    try:
+        conn = psycopg2.connect(maintenance, connect_timeout=10, application_name="thoth-package-releases")
+        try:
+            conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
+            with conn.cursor() as cursor:
+                cursor.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
+        finally:
+            conn.close()
+    except psycopg2.Error as error:
+        raise DatabaseError(f"cannot create {describe_url(url)}: {_first_line(error)}") from None
+    _LOGGER.info("Created %s", describe_url(url))
 
 
 def _first_line(error: BaseException) -> str:

@@ -21,7 +21,15 @@ from thoth.package_releases.config import Config, FeedConfig, load_config
 from thoth.package_releases.database import choose_database
 from thoth.package_releases.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError
 from thoth.package_releases.feeds import fetch_feed
-from thoth.package_releases.graph import ChunkOutcome, ConnectionLost, DatabaseError, Graph, IndexRow, Notifier
+from thoth.package_releases.graph import (
+    ChunkOutcome,
+    ConnectionLost,
+    DatabaseError,
+    Graph,
+    IndexRow,
+    Notifier,
+    create_database,
+)
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import Release, chunked, shard_of
@@ -187,7 +195,7 @@ class Job:
                 url = self._embedded.start()
             else:
                 url = choice.url
-            graph = Graph(url)
+            graph = self._connect(url, create=settings.init_schema and not settings.dry_run)
             self.graph = graph
             self.report.database = (
                 graph.description if choice.url else f"embedded PostgreSQL in {settings.data_dir.resolve()}"
@@ -198,6 +206,19 @@ class Job:
         except (DatabaseError, EmbeddedDatabaseError, SchemaError) as error:
             raise RunFailed(str(error)) from None
         return graph
+
+    @staticmethod
+    def _connect(url: str, *, create: bool) -> Graph:
+        """Connect; with ``create`` (--init-schema), create the database first when the server lacks it."""
+        try:
+            return Graph(url)
+        except DatabaseError as error:
+            if "does not exist" not in str(error):
+                raise
+            if not create:
+                raise DatabaseError(f"{error}; run with --init-schema to create and migrate it") from None
+        create_database(url)
+        return Graph(url)
 
     def _indexes(self, config: Config) -> list[IndexRow]:
         indexes = self._with_reconnect(lambda g: g.indexes())
