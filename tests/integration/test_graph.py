@@ -11,7 +11,7 @@ from tests.support.postgres import PostgresForTests
 from thoth.package_releases import graph as graph_module
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.graph import Graph, IndexRow
-from thoth.package_releases.releases import Release
+from thoth.package_releases.releases import Release, shard_of
 from thoth.package_releases.schema import SchemaError, head_revision
 from thoth.package_releases.simple_index import PageValidators
 
@@ -235,3 +235,16 @@ def test_unreachable_database_names_host_and_masks_password() -> None:
     assert "127.0.0.1:1" in message
     assert "knowledge" in message
     assert "s3cret" not in message
+
+
+def test_outbox_counts_per_shard_add_up_to_the_whole(graph: Graph) -> None:
+    index = registered_index(graph)
+    names = [f"pkg-{i}" for i in range(12)]
+    graph.record(index, {name: ("1.0",) for name in names}, {}, notifier=lambda release: ["trigger"])
+    whole = graph.outbox_counts()
+    assert whole == {"pending": 12, "sent": 0, "dead": 0}
+    per_shard = [graph.outbox_counts(shard, 3) for shard in range(3)]
+    assert [counts["pending"] for counts in per_shard] == [
+        sum(1 for name in names if shard_of(name, 3) == shard) for shard in range(3)
+    ]
+    assert sum(counts["pending"] for counts in per_shard) == 12

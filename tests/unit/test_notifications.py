@@ -63,9 +63,15 @@ class FakeOutbox:
         self.status[entry_id] = status
         self.entries[entry_id] = replace(self.entries[entry_id], attempts=attempts, last_error=error)
 
-    def outbox_counts(self) -> dict[str, int]:
+    def outbox_counts(self, shard_index: int = 0, shard_count: int = 1) -> dict[str, int]:
         counts = {"pending": 0, "sent": 0, "dead": 0}
-        counts.update(Counter(self.status.values()))
+        counts.update(
+            Counter(
+                status
+                for entry_id, status in self.status.items()
+                if shard_of(self.entries[entry_id].release.package_name, shard_count) == shard_index
+            )
+        )
         return counts
 
 

@@ -19,7 +19,7 @@ import psycopg2.sql
 from thoth.package_releases import schema
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.redact import mask_text, mask_url
-from thoth.package_releases.releases import EntityRule, Release, matching_rules, missing_releases
+from thoth.package_releases.releases import EntityRule, Release, matching_rules, missing_releases, shard_of
 from thoth.package_releases.simple_index import PageValidators
 
 _LOGGER = logging.getLogger(__name__)
@@ -389,12 +389,18 @@ class Graph:
                 (status, attempts, error, entry_id),
             )
 
-    def outbox_counts(self) -> dict[str, int]:
-        """Return how many notifications are pending, sent and dead."""
+    def outbox_counts(self, shard_index: int = 0, shard_count: int = 1) -> dict[str, int]:
+        """Return how many notifications of a shard's packages (all, unsharded) are pending, sent and dead."""
+        counts = {"pending": 0, "sent": 0, "dead": 0}
         with self.read_only() as cursor:
-            cursor.execute(f"SELECT status, count(*) FROM {_STATE}.outbox GROUP BY status")
-            counts = {"pending": 0, "sent": 0, "dead": 0}
-            counts.update({status: int(count) for status, count in cursor.fetchall()})
+            if shard_count <= 1:
+                cursor.execute(f"SELECT status, count(*) FROM {_STATE}.outbox GROUP BY status")
+                counts.update({status: int(count) for status, count in cursor.fetchall()})
+                return counts
+            cursor.execute(f"SELECT status, package_name, count(*) FROM {_STATE}.outbox GROUP BY status, package_name")
+            for status, name, count in cursor.fetchall():
+                if shard_of(name, shard_count) == shard_index:
+                    counts[status] += int(count)
             return counts
 
     # -- run history --------------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ class Job:
                     break
                 self._scan_index(config, index, notifier)
         if settings.dry_run:
-            outbox = self._with_reconnect(lambda g: g.outbox_counts())
+            outbox = self._with_reconnect(lambda g: g.outbox_counts(settings.shard_index, settings.shard_count))
             self.report.notifications.pending = outbox["pending"]
             self.report.notifications.dead = outbox["dead"]
         else:

@@ -97,8 +97,8 @@ class Outbox(Protocol):
     def mark_notification(self, entry_id: int, *, status: str, attempts: int, error: str | None) -> None:
         """Record the outcome of delivering an entry."""
 
-    def outbox_counts(self) -> dict[str, int]:
-        """Return how many entries are pending, sent and dead."""
+    def outbox_counts(self, shard_index: int = 0, shard_count: int = 1) -> dict[str, int]:
+        """Return how many entries (of a shard's packages) are pending, sent and dead."""
 
 
 def notifier(config: Config) -> Callable[[Release], list[str]]:
@@ -205,7 +205,7 @@ def deliver_pending(
     finally:
         if session is None:
             delivery.session.close()
-    counts = graph.outbox_counts()
+    counts = graph.outbox_counts(shard_index, shard_count)
     return NotificationCounts(sent=sent, failed=failed, pending=counts.get("pending", 0), dead=counts.get("dead", 0))
 
 
