@@ -481,11 +481,18 @@ def test_configmap() -> None:
 
 def test_default_configuration_loads(tmp_path: Path) -> None:
     """The ConfigMap's default thoth.yaml passes the job's own validation."""
-    config_module = pytest.importorskip("thoth.package_releases.config")
+    from thoth.package_releases.config import load_config
+
     (configmap,) = rendered("configmap-template.yaml")
     path = tmp_path / "thoth.yaml"
     path.write_text(configmap["data"]["thoth.yaml"])
-    config_module.load_config(str(path), environ={})
+    config = load_config(str(path), environ={})
+    assert [index.url for index in config.indexes] == ["https://pypi.org/simple"]
+    assert [feed.url for feed in config.feeds] == [
+        "https://pypi.org/rss/updates.xml",
+        "https://pypi.org/rss/packages.xml",
+    ]
+    assert config.packages == ()
 
 
 # --------------------------------------------------------------------------------------------
