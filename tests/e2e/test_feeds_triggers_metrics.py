@@ -441,7 +441,7 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
         assert (name, ver, status, attempts) == ("monitored-pkg", "1.0", "pending", 3)
         assert error is not None
         assert error.startswith("ConnectionError: "), error
-        assert "/release/monitored-pkg/1.0" in error, error
+        assert "/release/monitored-pkg/1.0" not in error, error  # a webhook's path may be its secret
         assert "Connection refused" in error, error
         assert first.report["succeeded"] is True
         assert_no_secret(first, kg)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+import urllib3.exceptions
 
 from thoth.package_releases.config import Config, TriggerConfig, parse_config
 from thoth.package_releases.graph import OutboxEntry
@@ -545,3 +546,24 @@ def test_each_shard_delivers_the_entries_of_its_packages() -> None:
     delivered = {outbox.entries[entry_id].release.package_name for entry_id, *_ in outbox.marks}
     assert delivered == {name for name in "abcdefgh" if shard_of(name, 3) == 1}
     assert delivered
+
+
+@responses.activate
+def test_a_connection_failure_is_described_without_the_webhook_path() -> None:
+    config = make_config({"tensorflow": {"triggers": [{"url": "{RELEASE_API}/hooks/T0001/B0002/s3cr3t-path"}]}})
+    key = trigger_of(config, "tensorflow").key
+    path = "/hooks/T0001/B0002/s3cr3t-path"
+    refused = urllib3.exceptions.NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    # What requests raises: its message names the path ("Max retries exceeded with url: ...").
+    responses.post(f"{API}{path}", body=requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, path, refused)))
+    outbox = FakeOutbox(entry(1, key))
+
+    deliver(outbox, config, policy=DeliveryPolicy(tries_per_run=1))
+
+    ((_, status, attempts, error),) = outbox.marks
+    assert (status, attempts) == ("pending", 1)
+    assert error is not None
+    assert "Connection refused" in error
+    assert "s3cr3t-path" not in error

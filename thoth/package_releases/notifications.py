@@ -389,7 +389,14 @@ def _mask_parameters(text: str) -> str:
 
 
 def _describe(error: BaseException) -> str:
-    message = str(error)
+    """Return an exception as 'Type: message', for a transport failure without the URL requests puts in it.
+
+    requests' connection errors name the request's path and query ("Max retries exceeded with url: ..."),
+    and a webhook URL is often a secret; urllib3's underlying reason says what went wrong without it.
+    """
+    cause = error.args[0] if isinstance(error, requests.RequestException) and error.args else None
+    reason = getattr(cause, "reason", None)
+    message = str(reason if isinstance(reason, BaseException) else error)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
