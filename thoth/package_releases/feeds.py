@@ -28,7 +28,7 @@ import urllib3.exceptions
 
 from thoth.package_releases.config import FeedConfig
 from thoth.package_releases.normalize import normalize_name, normalize_version
-from thoth.package_releases.redact import mask_text, mask_url
+from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.simple_index import USER_AGENT
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ ACCEPT: Final = "application/rss+xml, application/atom+xml, application/xml;q=0.
 DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
 
 _READ_SIZE: Final = 64 * 1024
-_MAX_REASON: Final = 300
 _MAX_SHOWN_TITLE: Final = 100
 # "<name> <version>" (updates.xml) and "<name> added to PyPI" (packages.xml); names and versions hold no spaces.
 _RELEASE_TITLE: Final = re.compile(r"(\S+)\s+(\S+)")
@@ -123,7 +122,7 @@ def fetch_feed(
     except (_DownloadError, FeedError) as error:
         reason = str(error)
     except Exception as error:  # a bug or an unforeseen library failure must not end the run
-        reason = _one_line(f"{mask_url(feed.url)}: unexpected {_describe(error)}")
+        reason = one_line(f"{mask_url(feed.url)}: unexpected {describe(error)}")
     else:
         _LOGGER.info("Feed %s: %d item(s), %d skipped", mask_url(feed.url), len(items), len(skipped))
         for why in skipped:
@@ -151,7 +150,7 @@ def _check_document(parsed: Any, shown_url: str, body: bytes) -> None:
         where = f"line {problem.getLineNumber()}, column {problem.getColumnNumber()}"
         raise FeedError(f"{shown_url}: not well-formed XML ({where}: {problem.getMessage()})")
     if isinstance(problem, xml.sax.SAXException | feedparser.UndeclaredNamespace):
-        raise FeedError(_one_line(f"{shown_url}: not well-formed XML ({problem})"))
+        raise FeedError(one_line(f"{shown_url}: not well-formed XML ({problem})"))
     # What is left (an encoding declared wrongly, a content type that is not XML's) concerns a document that
     # feedparser read with its strict XML parser, and is harmless here.
     if not parsed.get("version"):
@@ -235,10 +234,10 @@ def _download(session: requests.Session, url: str, timeout: float, max_bytes: in
             verify=True,
         )
     except requests.RequestException as error:
-        raise _DownloadError(_one_line(f"{shown_url}: {_describe(error)}")) from None
+        raise _DownloadError(one_line(f"{shown_url}: {describe(error)}")) from None
     with response:
         if response.status_code != 200:
-            raise _DownloadError(_one_line(f"{shown_url}: HTTP {response.status_code} {response.reason or ''}"))
+            raise _DownloadError(one_line(f"{shown_url}: HTTP {response.status_code} {response.reason or ''}"))
         declared = response.headers.get("Content-Length", "").strip()
         if declared.isdigit() and int(declared) > max_bytes:
             raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes ({declared} declared)")
@@ -254,7 +253,7 @@ def _read_limited(response: requests.Response, shown_url: str, timeout: float, m
             # read1 returns after one read from the socket, so a trickling server cannot outlast the time limit.
             chunk = response.raw.read1(_READ_SIZE, decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise _DownloadError(_one_line(f"{shown_url}: body not received: {_describe(error)}")) from None
+            raise _DownloadError(one_line(f"{shown_url}: body not received: {describe(error)}")) from None
         if not chunk:
             return bytes(received)
         received += chunk
@@ -262,13 +261,3 @@ def _read_limited(response: requests.Response, shown_url: str, timeout: float, m
             raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes")
         if time.monotonic() - started > timeout:
             raise _DownloadError(f"{shown_url}: body not received within {timeout:g} s")
-
-
-def _describe(error: BaseException) -> str:
-    message = str(error)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(mask_text(text).split())
-    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Gauge, Info, push_to_gateway, w
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
 from thoth.package_releases import __version__
-from thoth.package_releases.redact import mask_text, mask_url
+from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.report import RunReport
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ _LOGGER = logging.getLogger(__name__)
 JOB_NAME: Final = "package-releases"
 PREFIX: Final = "thoth_package_releases"
 
-_MAX_ERROR: Final = 300
 _Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
 
 
@@ -150,10 +149,7 @@ def push(
             gateway, job=JOB_NAME, registry=registry, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
         )
     except Exception as error:  # any failure of the push is reported, none may end the run
-        message = str(error).strip()
-        reason = f"{type(error).__name__}: {message}" if message else type(error).__name__
-        line = " ".join(mask_text(f"cannot push metrics to {shown}: {reason}").split())
-        return line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 3] + "..."
+        return one_line(f"cannot push metrics to {shown}: {describe(error)}")
     _LOGGER.info("Pushed metrics to %s (job %s, %s)", shown, JOB_NAME, dict(grouping_key))
     return None
 

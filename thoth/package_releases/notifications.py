@@ -27,7 +27,7 @@ import requests
 
 from thoth.package_releases.config import Config, TriggerConfig
 from thoth.package_releases.graph import OutboxEntry
-from thoth.package_releases.redact import MASK, mask_headers, mask_text, mask_url
+from thoth.package_releases.redact import MASK, describe, mask_headers, mask_text, mask_url, one_line
 from thoth.package_releases.releases import Release, shard_of
 from thoth.package_releases.report import NotificationCounts
 from thoth.package_releases.simple_index import USER_AGENT
@@ -49,7 +49,6 @@ TRIGGER_REMOVED: Final = "trigger no longer configured"
 MAX_RETRY_AFTER: Final = 60.0
 
 _RETRY_STATUSES: Final = frozenset({408, 429})
-_MAX_ERROR: Final = 300
 # Secrets shorter than this are not searched for in messages: masking every "1" would garble them.
 _MIN_SECRET: Final = 4
 # Query parameters whose values are credentials, wherever a URL appears in a message.
@@ -396,8 +395,9 @@ def _describe(error: BaseException) -> str:
     """
     cause = error.args[0] if isinstance(error, requests.RequestException) and error.args else None
     reason = getattr(cause, "reason", None)
-    message = str(reason if isinstance(reason, BaseException) else error)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+    if not isinstance(reason, BaseException):
+        return describe(error)
+    return f"{type(error).__name__}: {reason}"
 
 
 def _one_line(text: str, secrets: Sequence[str]) -> str:
@@ -405,5 +405,4 @@ def _one_line(text: str, secrets: Sequence[str]) -> str:
     text = _mask_parameters(mask_text(text))
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    line = " ".join(text.split())
-    return line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 3] + "..."
+    return one_line(text)

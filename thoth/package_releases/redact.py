@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
+# Longest error message a report or log line carries; longer ones are cut with "...".
+MAX_MESSAGE = 300
 
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
@@ -35,3 +37,15 @@ def mask_text(text: str) -> str:
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Return a copy of HTTP headers with credential-bearing values masked."""
     return {name: (MASK if name.lower() in _SENSITIVE_HEADERS else value) for name, value in headers.items()}
+
+
+def one_line(text: str, *, limit: int = MAX_MESSAGE) -> str:
+    """Return a message with URL passwords masked, folded onto one line, and cut to ``limit`` characters."""
+    line = " ".join(mask_text(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def describe(error: BaseException) -> str:
+    """Return an exception as 'Type: message' (just 'Type' when it has no message)."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -34,7 +34,7 @@ from requests.structures import CaseInsensitiveDict
 
 from thoth.package_releases import __version__
 from thoth.package_releases.normalize import normalize_name, normalize_version
-from thoth.package_releases.redact import mask_text, mask_url
+from thoth.package_releases.redact import describe, mask_url, one_line
 
 USER_AGENT: Final = f"thoth-package-releases/{__version__} (+https://github.com/thoth-station/package-releases-job)"
 ACCEPT: Final = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -52,7 +52,6 @@ _CONTROL_CHARACTERS: Final = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _HTML_MARKERS: Final = re.compile(rb"<\s*(?:a\s|!doctype\s+html|html|body|head)", re.IGNORECASE)
 # How often fetch_many looks at should_stop while it waits for results.
 _STOP_POLL_SECONDS: Final = 0.25
-_MAX_ERROR_LENGTH: Final = 300
 _NO_CACHE: Final = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
 # PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
 _HTML_SERIAL: Final = re.compile(rb"<!--\s*SERIAL\s+(\d+)\s*-->")
@@ -146,14 +145,6 @@ _normalized_version = functools.lru_cache(maxsize=16384)(normalize_version)
 _version_key = functools.lru_cache(maxsize=16384)(Version)
 
 
-def _one_line(text: str) -> str:
-    """Return text masked, on one line, and short enough for a report."""
-    text = mask_text(" ".join(text.split()))
-    if len(text) > _MAX_ERROR_LENGTH:
-        text = text[: _MAX_ERROR_LENGTH - 3] + "..."
-    return text
-
-
 def _media_type(content_type: str) -> tuple[str, str | None]:
     """Return the lower-cased media type and the charset parameter of a Content-Type value."""
     media_type, _, params = content_type.partition(";")
@@ -206,7 +197,7 @@ def _load_json(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except ValueError as exc:
-        raise PageError(_one_line(f"malformed JSON: {exc}")) from None
+        raise PageError(one_line(f"malformed JSON: {exc}")) from None
     if not isinstance(data, dict):
         raise PageError("malformed JSON: the document is not an object")
     meta = data.get("meta")
@@ -218,9 +209,9 @@ def _load_json(body: bytes) -> dict[str, Any]:
     try:
         major = Version(api_version).release[0]
     except ValueError:
-        raise PageError(_one_line(f"malformed JSON: invalid api-version {api_version!r}")) from None
+        raise PageError(one_line(f"malformed JSON: invalid api-version {api_version!r}")) from None
     if major > _SUPPORTED_API_MAJOR:
-        raise PageError(_one_line(f"unsupported repository version {api_version}"))
+        raise PageError(one_line(f"unsupported repository version {api_version}"))
     return data
 
 
@@ -240,14 +231,14 @@ def _parse_html_links(body: bytes, charset: str | None) -> list[str]:
         # page is nothing but anchors; hrefs are not resolved because only the texts matter here.
         return [link.text for link in parse_links_stream([body], http_charset=charset)]
     except (UnsupportedRepoVersionError, LookupError, ValueError) as exc:
-        raise PageError(_one_line(f"malformed HTML: {exc}")) from None
+        raise PageError(one_line(f"malformed HTML: {exc}")) from None
 
 
 def _check_content_type(content_type: str) -> tuple[str, str | None]:
     """Return media type and charset of a simple-API page, or raise PageError for any other type."""
     media_type, charset = _media_type(content_type)
     if media_type != _JSON_TYPE and media_type not in _HTML_TYPES:
-        raise PageError(_one_line(f"unexpected content type {content_type!r}"))
+        raise PageError(one_line(f"unexpected content type {content_type!r}"))
     return media_type, charset
 
 
@@ -360,12 +351,6 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), _MAX_DELAY)
 
 
-def _describe(exc: BaseException) -> str:
-    """Return an exception's class and message."""
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 def _is_stale(serial: int | None, recorded: int | None) -> bool:
     """Return whether a page's serial is older than the one recorded."""
     return serial is not None and recorded is not None and serial < recorded
@@ -395,7 +380,7 @@ class SimpleIndexClient:
         """
         base = index_url.strip().rstrip("/")
         if not base.startswith(("http://", "https://")):
-            raise ValueError(_one_line(f"index URL is not http(s): {mask_url(index_url)}"))
+            raise ValueError(one_line(f"index URL is not http(s): {mask_url(index_url)}"))
         if timeout <= 0 or retries < 0 or backoff < 0 or max_body_bytes <= 0 or concurrency < 1:
             raise ValueError("timeout, max_body_bytes and concurrency must be positive, retries and backoff >= 0")
         self.index_url = base
@@ -471,7 +456,7 @@ class SimpleIndexClient:
         except _FetchFailedError as exc:
             return ProjectVersions(name, FetchStatus.FAILED, validators=old, error=exc.reason)
         except Exception as exc:  # a bug or an unforeseen library error costs one project, not the run
-            error = _one_line(f"unexpected {_describe(exc)} ({mask_url(url)})")
+            error = one_line(f"unexpected {describe(exc)} ({mask_url(url)})")
             return ProjectVersions(name, FetchStatus.FAILED, validators=old, error=error)
 
     def fetch_many(
@@ -516,7 +501,7 @@ class SimpleIndexClient:
                 try:
                     result = future.result()
                 except Exception as exc:  # project_versions does not raise; this is the last resort
-                    error = _one_line(f"unexpected {_describe(exc)}")
+                    error = one_line(f"unexpected {describe(exc)}")
                     result = ProjectVersions(normalize_name(project), FetchStatus.FAILED, error=error)
                 yield result
         finally:
@@ -532,11 +517,11 @@ class SimpleIndexClient:
             if reply.status == 304:
                 return ProjectListing(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, reply.headers))
             if reply.status != 200:
-                raise _FetchFailedError(_one_line(f"HTTP {reply.status} from {mask_url(url)}"))
+                raise _FetchFailedError(one_line(f"HTTP {reply.status} from {mask_url(url)}"))
             try:
                 projects, serials, body_serial = _parse_listing(reply.body, reply.headers.get("Content-Type", ""))
             except PageError as exc:
-                raise _FetchFailedError(_one_line(f"{exc} ({mask_url(url)})")) from None
+                raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
             return ProjectListing(
                 FetchStatus.OK, projects=projects, serials=serials, validators=self._new_validators(reply, body_serial)
             )
@@ -544,7 +529,7 @@ class SimpleIndexClient:
             return ProjectListing(FetchStatus.FAILED, validators=old, error=exc.reason)
         except Exception as exc:  # a bug or an unforeseen library error must not end the run
             return ProjectListing(
-                FetchStatus.FAILED, validators=old, error=_one_line(f"unexpected {_describe(exc)} ({mask_url(url)})")
+                FetchStatus.FAILED, validators=old, error=one_line(f"unexpected {describe(exc)} ({mask_url(url)})")
             )
 
     def _get_executor(self) -> ThreadPoolExecutor:
@@ -577,13 +562,13 @@ class SimpleIndexClient:
         self, name: str, url: str, reply: _Reply
     ) -> tuple[tuple[str, ...], tuple[str, ...], PageValidators]:
         if reply.status != 200:
-            raise _FetchFailedError(_one_line(f"HTTP {reply.status} from {mask_url(url)}"))
+            raise _FetchFailedError(one_line(f"HTTP {reply.status} from {mask_url(url)}"))
         try:
             versions, invalid, body_serial = parse_project_page(
                 name, reply.body, reply.headers.get("Content-Type", ""), url
             )
         except PageError as exc:
-            raise _FetchFailedError(_one_line(f"{exc} ({mask_url(url)})")) from None
+            raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
         return versions, invalid, self._new_validators(reply, body_serial)
 
     @staticmethod
@@ -604,14 +589,14 @@ class SimpleIndexClient:
         reason = ""
         for attempt in range(attempts):
             if self._cancelled.is_set() and attempt > 0:
-                raise _FetchFailedError(_one_line(f"{reason} from {mask_url(url)}; not retried, the run is stopping"))
+                raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)}; not retried, the run is stopping"))
             delay: float | None = None
             try:
                 reply = self._attempt(url, headers, listing=listing)
             except _TransientError as exc:
                 reason = str(exc)
             except _FatalError as exc:
-                raise _FetchFailedError(_one_line(f"{exc} from {mask_url(url)}")) from None
+                raise _FetchFailedError(one_line(f"{exc} from {mask_url(url)}")) from None
             else:
                 if reply.status not in _RETRY_STATUSES:
                     return reply
@@ -626,7 +611,7 @@ class SimpleIndexClient:
                 if delay > 0:
                     self._sleep(delay)
         plural = "s" if attempts > 1 else ""
-        raise _FetchFailedError(_one_line(f"{reason} from {mask_url(url)} after {attempts} attempt{plural}"))
+        raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)} after {attempts} attempt{plural}"))
 
     def _attempt(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> _Reply:
         """Return one response with its whole body; raise _TransientError or _FatalError."""
@@ -641,13 +626,13 @@ class SimpleIndexClient:
         except requests.exceptions.SSLError as exc:
             # Certificate and protocol mismatches do not heal within a run; retrying them only costs time.
             self._count("error")
-            raise _FatalError(_describe(exc)) from None
+            raise _FatalError(describe(exc)) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             self._count("error")
-            raise _TransientError(_describe(exc)) from None
+            raise _TransientError(describe(exc)) from None
         except requests.RequestException as exc:
             self._count("error")
-            raise _FatalError(_describe(exc)) from None
+            raise _FatalError(describe(exc)) from None
         with response:
             self._count(str(response.status_code))
             try:
@@ -673,9 +658,9 @@ class SimpleIndexClient:
                 try:
                     chunk = raw.read1(_CHUNK_SIZE, decode_content=True)
                 except urllib3.exceptions.ReadTimeoutError as exc:
-                    raise _TransientError(f"read timeout: {_describe(exc)}") from None
+                    raise _TransientError(f"read timeout: {describe(exc)}") from None
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
-                    raise _TransientError(f"truncated body: {_describe(exc)}") from None
+                    raise _TransientError(f"truncated body: {describe(exc)}") from None
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
