@@ -341,9 +341,7 @@ class Job:
         results = client.fetch_many(((name, validators.get(name)) for name in names), should_stop=signalled)
         try:
             for result in results:
-                self._count(index, result, report, found, pages)
-                if result.status is FetchStatus.NOT_MODIFIED and result.validators == validators.get(result.project):
-                    del pages[result.project]  # nothing new to remember: a steady run writes nothing
+                self._count(index, result, validators.get(result.project), report, found, pages)
                 if progress is not None:
                     progress.advance()
                 if signalled():
@@ -361,6 +359,7 @@ class Job:
         self,
         index: IndexRow,
         result: ProjectVersions,
+        previous: PageValidators | None,
         report: IndexReport,
         found: dict[str, tuple[str, ...]],
         pages: dict[str, PageValidators],
@@ -379,7 +378,8 @@ class Job:
                 )
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
-            pages[result.project] = result.validators
+            if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
+                pages[result.project] = result.validators
         elif status is FetchStatus.NOT_FOUND:
             report.not_found += 1
         elif status is FetchStatus.STALE:
@@ -437,7 +437,8 @@ class Job:
 
     def _scan_index(self, config: Config, index: IndexRow, notifier: Notifier | None) -> None:
         settings = self.settings
-        report = IndexReport(url=mask_url(index.url))
+        shown = mask_url(index.url)
+        report = IndexReport(url=shown)
         self.report.indexes.append(report)
         client = self._client(index)
         serials: Mapping[str, int] | None = None
@@ -451,7 +452,7 @@ class Job:
             report.listing = listing.status.value
             if listing.status is FetchStatus.FAILED:
                 report.error = f"project listing: {listing.error or 'failed'}"
-                _LOGGER.error("Index %s failed: %s", mask_url(index.url), report.error)
+                _LOGGER.error("Index %s failed: %s", shown, report.error)
                 return
             if listing.status is FetchStatus.NOT_MODIFIED:
                 # Nothing changed on the index since the last complete scan: only monitored names are checked.
@@ -461,8 +462,8 @@ class Job:
                 serials = listing.serials
                 listing_validators = listing.validators
         owned = sorted(name for name in names if self._owned(name))
-        _LOGGER.info("Checking %d packages on %s", len(owned), mask_url(index.url))
-        progress = Progress(f"{mask_url(index.url)}", len(owned), quiet=settings.quiet)
+        _LOGGER.info("Checking %d packages on %s", len(owned), shown)
+        progress = Progress(shown, len(owned), quiet=settings.quiet)
         try:
             for chunk in chunked(owned, settings.chunk_size):
                 if self.stop.requested():
@@ -471,7 +472,7 @@ class Job:
                 if self._index_down(index):
                     failures, reason = self._failing[index.url]
                     report.error = f"index unreachable: {failures} requests in a row failed, the last with: {reason}"
-                    _LOGGER.error("Giving up index %s: %s", mask_url(index.url), report.error)
+                    _LOGGER.error("Giving up index %s: %s", shown, report.error)
                     break
         finally:
             progress.close()
@@ -534,7 +535,7 @@ class Job:
         graph = self.graph
         if not self._schema_ready or graph is None or self.settings.dry_run or self.report.skipped:
             return
-        if self.report.finished_at is None:
+        if self.report.finished_at is None:  # set by run() before this is called; narrows the type
             return
         try:
             graph.save_run(
