@@ -349,8 +349,7 @@ class Graph:
         """
         names = sorted(set(found) | set(pages))
         if dry_run or index.id is None:
-            with self.read_only() as cursor:
-                known = _known_versions(cursor, index.id, names) if index.id is not None else {}
+            known = self.known_versions(index.id, names)
             return ChunkOutcome(tuple(missing_releases(index.url, found, known)), 0, 0)
 
         with self.transaction() as cursor:
