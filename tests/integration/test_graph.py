@@ -10,10 +10,10 @@ import pytest
 from tests.support.postgres import PostgresForTests
 from thoth.package_releases import graph as graph_module
 from thoth.package_releases.config import IndexConfig
-from thoth.package_releases.graph import Graph, IndexRow
-from thoth.package_releases.releases import Release, shard_of
+from thoth.package_releases.graph import Graph
+from thoth.package_releases.releases import shard_of
 from thoth.package_releases.schema import SchemaError, head_revision
-from thoth.package_releases.simple_index import PageValidators
+from thoth.package_releases.values import IndexRow, PageValidators, Release
 
 pytestmark = pytest.mark.integration
 

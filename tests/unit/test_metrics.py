@@ -21,8 +21,8 @@ from thoth.package_releases.metrics import (
     run_succeeded,
     write_file,
 )
-from thoth.package_releases.releases import Release
 from thoth.package_releases.report import FeedReport, IndexReport, NotificationCounts, RunReport
+from thoth.package_releases.values import Release
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "http://mirror.example.com:8080/simple"

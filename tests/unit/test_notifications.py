@@ -14,7 +14,6 @@ import responses
 import urllib3.exceptions
 
 from thoth.package_releases.config import Config, TriggerConfig, parse_config
-from thoth.package_releases.graph import OutboxEntry
 from thoth.package_releases.notifications import (
     TRIGGER_REMOVED,
     DeliveryPolicy,
@@ -23,10 +22,11 @@ from thoth.package_releases.notifications import (
     notifier,
     render_notification,
 )
-from thoth.package_releases.releases import Release, shard_of
+from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import NotificationCounts
 from thoth.package_releases.simple_index import USER_AGENT
 from thoth.package_releases.template import TemplateError
+from thoth.package_releases.values import OutboxEntry, Release
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "http://mirror.example.com:8080/simple"

@@ -6,14 +6,13 @@ import sys
 import pytest
 
 from thoth.package_releases.releases import (
-    EntityRule,
-    Release,
     chunked,
     matching_rules,
     missing_releases,
     rule_matches,
     shard_of,
 )
+from thoth.package_releases.values import EntityRule, Release
 
 INDEX = "https://pypi.org/simple"
 

@@ -11,7 +11,6 @@ from thoth.package_releases import progress as progress_module
 from thoth.package_releases import report as report_module
 from thoth.package_releases.job import _unchanged
 from thoth.package_releases.progress import Progress
-from thoth.package_releases.releases import Release
 from thoth.package_releases.report import (
     HISTORY_RELEASES,
     FeedReport,
@@ -20,7 +19,7 @@ from thoth.package_releases.report import (
     ReleaseLog,
     RunReport,
 )
-from thoth.package_releases.simple_index import PageValidators
+from thoth.package_releases.values import PageValidators, Release
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 INDEX = "https://pypi.org/simple"

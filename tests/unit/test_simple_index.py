@@ -24,12 +24,12 @@ from thoth.package_releases.simple_index import (
     USER_AGENT,
     FetchStatus,
     PageError,
-    PageValidators,
     ProjectVersions,
     SimpleIndexClient,
     parse_listing_page,
     parse_project_page,
 )
+from thoth.package_releases.values import PageValidators
 
 FIXTURES = Path(__file__).parent / "fixtures" / "simple"
 INDEX = "http://127.0.0.1:8080/simple"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +18,16 @@ import psycopg2.sql
 from thoth.package_releases import schema
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.redact import mask_text, mask_url
-from thoth.package_releases.releases import EntityRule, Release, matching_rules, missing_releases, shard_of
-from thoth.package_releases.simple_index import PageValidators
+from thoth.package_releases.releases import matching_rules, missing_releases, shard_of
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    EntityRule,
+    IndexRow,
+    Notifier,
+    OutboxEntry,
+    PageValidators,
+    Release,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,42 +41,6 @@ class DatabaseError(Exception):
 
 class ConnectionLost(DatabaseError):
     """The connection broke in the middle of the run; the transaction in flight was rolled back."""
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """A Python package index as registered in ``python_package_index`` (id is None when not registered yet)."""
-
-    id: int | None
-    url: str
-    warehouse_api_url: str | None
-    verify_ssl: bool
-    enabled: bool
-    only_if_package_seen: bool
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """A notification waiting in the outbox: trigger ``trigger_key`` for one release."""
-
-    id: int
-    trigger_key: str
-    release: Release
-    attempts: int
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class ChunkOutcome:
-    """What recording one chunk of an index changed (or, in a dry run, would change)."""
-
-    new_releases: tuple[Release, ...]
-    rules_attached: int
-    notifications_queued: int
-
-
-Notifier = Callable[[Release], Sequence[str]]
-"""Maps a newly inserted release to the keys of the triggers it must fire."""
 
 
 def describe_url(url: str) -> str:
@@ -350,16 +321,16 @@ class Graph:
         names = sorted(set(found) | set(pages))
         if dry_run or index.id is None:
             known = self.known_versions(index.id, names)
-            return ChunkOutcome(tuple(missing_releases(index.url, found, known)), 0, 0)
+            return ChunkOutcome(tuple(missing_releases(index.url, found, known)), 0)
 
         with self.transaction() as cursor:
             known = _known_versions(cursor, index.id, names)
             missing = missing_releases(index.url, found, known)
             inserted = _insert_entities(cursor, index.id, missing)
-            rules_attached = _attach_rules(cursor, index.id, inserted)
+            _attach_rules(cursor, index.id, inserted)
             queued = _enqueue(cursor, [release for _, release in inserted], notifier) if notifier else 0
             _save_page_state(cursor, index.url, pages)
-        return ChunkOutcome(tuple(release for _, release in inserted), rules_attached, queued)
+        return ChunkOutcome(tuple(release for _, release in inserted), queued)
 
     # -- outbox -------------------------------------------------------------------------------------------
 

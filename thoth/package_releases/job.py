@@ -21,21 +21,14 @@ from thoth.package_releases.config import Config, FeedConfig, load_config
 from thoth.package_releases.database import choose_database
 from thoth.package_releases.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError
 from thoth.package_releases.feeds import fetch_feed
-from thoth.package_releases.graph import (
-    ChunkOutcome,
-    ConnectionLost,
-    DatabaseError,
-    Graph,
-    IndexRow,
-    Notifier,
-    create_database,
-)
+from thoth.package_releases.graph import ConnectionLost, DatabaseError, Graph, create_database
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
-from thoth.package_releases.releases import Release, chunked, shard_of
+from thoth.package_releases.releases import chunked, shard_of
 from thoth.package_releases.report import FeedReport, IndexReport, RunReport
 from thoth.package_releases.schema import SchemaError
-from thoth.package_releases.simple_index import FetchStatus, PageValidators, ProjectVersions, SimpleIndexClient
+from thoth.package_releases.simple_index import FetchStatus, ProjectVersions, SimpleIndexClient
+from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -26,9 +26,8 @@ from urllib.parse import urlsplit
 import requests
 
 from thoth.package_releases.config import Config, TriggerConfig
-from thoth.package_releases.graph import OutboxEntry
 from thoth.package_releases.redact import MASK, describe, mask_headers, mask_text, mask_url, one_line
-from thoth.package_releases.releases import Release, shard_of
+from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import NotificationCounts
 from thoth.package_releases.simple_index import USER_AGENT
 from thoth.package_releases.template import (
@@ -40,6 +39,7 @@ from thoth.package_releases.template import (
     render,
     render_json,
 )
+from thoth.package_releases.values import OutboxEntry, Release
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-
-@dataclass(frozen=True, order=True)
-class Release:
-    """One release of a project on an index, with name and version already normalized."""
-
-    package_name: str
-    package_version: str
-    index_url: str
-
-
-@dataclass(frozen=True)
-class EntityRule:
-    """A row of thoth-storages' ``python_package_version_entity_rule`` table."""
-
-    id: int
-    package_name: str
-    version_range: str | None
-    index_id: int | None
+from thoth.package_releases.values import EntityRule, Release
 
 
 def missing_releases(

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from thoth.package_releases.releases import Release
+from thoth.package_releases.values import Release
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50

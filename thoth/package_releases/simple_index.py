@@ -35,6 +35,7 @@ from requests.structures import CaseInsensitiveDict
 from thoth.package_releases import __version__
 from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import describe, mask_url, one_line
+from thoth.package_releases.values import PageValidators
 
 USER_AGENT: Final = f"thoth-package-releases/{__version__} (+https://github.com/thoth-station/package-releases-job)"
 ACCEPT: Final = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
@@ -55,15 +56,6 @@ _STOP_POLL_SECONDS: Final = 0.25
 _NO_CACHE: Final = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
 # PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
 _HTML_SERIAL: Final = re.compile(rb"<!--\s*SERIAL\s+(\d+)\s*-->")
-
-
-@dataclass(frozen=True)
-class PageValidators:
-    """What the job remembers about a page between runs, to make the next request conditional."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    serial: int | None = None
 
 
 class FetchStatus(enum.Enum):

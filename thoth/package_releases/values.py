@@ -1,0 +1,69 @@
+"""Plain values that cross module boundaries (HTTP side, database side, job): no I/O, no imports of the package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Release:
+    """One release of a project on an index, with name and version already normalized."""
+
+    package_name: str
+    package_version: str
+    index_url: str
+
+
+@dataclass(frozen=True)
+class EntityRule:
+    """A row of thoth-storages' ``python_package_version_entity_rule`` table."""
+
+    id: int
+    package_name: str
+    version_range: str | None
+    index_id: int | None
+
+
+@dataclass(frozen=True)
+class PageValidators:
+    """What the job remembers about a page between runs, to make the next request conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    serial: int | None = None
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """A Python package index as registered in ``python_package_index`` (id is None when not registered yet)."""
+
+    id: int | None
+    url: str
+    warehouse_api_url: str | None
+    verify_ssl: bool
+    enabled: bool
+    only_if_package_seen: bool
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A notification waiting in the outbox: trigger ``trigger_key`` for one release."""
+
+    id: int
+    trigger_key: str
+    release: Release
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What recording one chunk of an index changed (or, in a dry run, would change)."""
+
+    new_releases: tuple[Release, ...]
+    notifications_queued: int
+
+
+Notifier = Callable[[Release], Sequence[str]]
+"""Maps a newly inserted release to the keys of the triggers it must fire."""
