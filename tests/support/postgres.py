@@ -57,14 +57,14 @@ class PostgresForTests:
         self._migrate_template()
 
     def _migrate_template(self) -> None:
-        from thoth.package_releases.graph import Graph
+        from thoth.package_releases.store import Store
 
         admin_execute(self.server_url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}")
-        graph = Graph(with_database(self.server_url, TEMPLATE))
+        store = Store(with_database(self.server_url, TEMPLATE))
         try:
-            graph.ensure_schema(migrate=True)
+            store.ensure_schema(migrate_graph=True)
         finally:
-            graph.close()
+            store.close()
 
     def create_database(self) -> str:
         """Create a fresh database from the migrated template and return its URL."""
