@@ -57,16 +57,19 @@ class Store:
     def connect(self) -> None:
         """Reopen the connection, and take again the run lock held before, if any."""
         self._conn.connect()
-        self.state.restore_lock()
 
     def close(self) -> None:
-        """Close the connection (releasing the run lock)."""
+        """Release the run lock and close the connection."""
+        self.state.release_lock()
         self._conn.close()
 
     def ensure_schema(self, *, migrate_graph: bool) -> None:
-        """Check (with ``migrate_graph``: bring) the knowledge graph at thoth-storages' head, and the state schema."""
+        """Check (with ``migrate_graph``: bring) the knowledge graph at thoth-storages' head, then the state schema.
+
+        The job's own state schema is created or migrated whatever ``migrate_graph`` says.
+        """
         self.graph.ensure_schema(migrate=migrate_graph)
-        self.state.ensure_schema(migrate=migrate_graph)
+        self.state.ensure_schema()
 
     def record(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import TypeAlias
 
@@ -90,9 +90,14 @@ class Connection:
         self.description = describe_url(url)
         self._connect_timeout = connect_timeout
         self._conn: psycopg2.extensions.connection | None = None
+        self._on_connect: list[Callable[[], None]] = []
+
+    def on_connect(self, hook: Callable[[], None]) -> None:
+        """Have ``hook`` run after every (re)connection, to restore what lived in the session (advisory locks)."""
+        self._on_connect.append(hook)
 
     def connect(self) -> None:
-        """(Re)open the connection; a DatabaseError names host and database when the server cannot be reached."""
+        """(Re)open the connection and run the on-connect hooks; DatabaseError names host and database."""
         self.close()
         try:
             self._conn = psycopg2.connect(
@@ -101,6 +106,8 @@ class Connection:
         except psycopg2.Error as error:
             raise DatabaseError(f"cannot connect to {self.description}: {first_line(error)}") from None
         self._conn.autocommit = False
+        for hook in self._on_connect:
+            hook()
 
     def close(self) -> None:
         """Close the connection (releasing the session's advisory locks)."""

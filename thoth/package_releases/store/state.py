@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime
 
+import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 
 from thoth.package_releases.releases import shard_of
-from thoth.package_releases.store.connection import Connection, Cursor, DatabaseError
+from thoth.package_releases.store.connection import Connection, Cursor, DatabaseError, first_line
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.values import Notifier, OutboxEntry, PageValidators, Release
 
@@ -74,6 +77,10 @@ _STATE = STATE_SCHEMA
 _LOCK_NAMESPACE = zlib.crc32(b"thoth-package-releases-job") & 0x7FFFFFFF
 _MIGRATION_LOCK = 0  # the key of the transaction lock serializing the state migrations of concurrent runs
 
+# Raised when the schema or its tables appear between our IF NOT EXISTS check and our CREATE: someone made
+# them without taking the migration lock (by hand, say). The retry then finds them.
+_CREATED_MEANWHILE = (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateSchema, psycopg2.errors.DuplicateTable)
+
 
 class JobState:
     """Reads and writes of the job's schema ``thoth_package_releases`` over a shared connection."""
@@ -81,6 +88,7 @@ class JobState:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._lock_key: int | None = None
+        conn.on_connect(self._restore_lock)
 
     # -- schema -------------------------------------------------------------------------------------------
 
@@ -95,17 +103,20 @@ class JobState:
             (version,) = cursor.fetchone()
             return int(version or 0)
 
-    def ensure_schema(self, *, migrate: bool) -> None:
-        """Apply the job's own pending schema migrations (serialized between concurrent runs)."""
-        wanted = len(STATE_MIGRATIONS)
-        if self.version() >= wanted:
+    def ensure_schema(self) -> None:
+        """Create the state schema or apply its pending migrations; concurrent runs wait for the first one."""
+        if self.version() >= len(STATE_MIGRATIONS):
             return
-        if not migrate:
-            raise SchemaError(
-                f"{self._conn.description} lacks the job's state schema {_STATE!r} (version {wanted}); "
-                "run with --init-schema to create it"
-            )
-        self._migrate()
+        for attempt in (1, 2):
+            try:
+                self._migrate()
+                return
+            except psycopg2.Error as error:
+                if attempt == 1 and isinstance(error, _CREATED_MEANWHILE):
+                    continue
+                raise SchemaError(
+                    f"cannot create the job's state schema {_STATE!r} in {self._conn.description}: {first_line(error)}"
+                ) from None
 
     def _migrate(self) -> None:
         with self._conn.transaction() as cursor:
@@ -134,7 +145,15 @@ class JobState:
             return True
         return False
 
-    def restore_lock(self) -> None:
+    def release_lock(self) -> None:
+        """Release the run lock now (closing the connection releases it too, but only once the server noticed)."""
+        if self._lock_key is None:
+            return
+        self._lock_key = None
+        with suppress(DatabaseError, psycopg2.Error), self._conn.transaction() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+
+    def _restore_lock(self) -> None:
         """Take again, on a new connection, the run lock held before; DatabaseError when another run took it."""
         if self._lock_key is not None and not self._try_lock(self._lock_key):
             raise DatabaseError(f"lost the run lock on {self._conn.description} to another run")
