@@ -341,16 +341,16 @@ def migrate_template(server_url: str) -> float:
     """Create the template database at thoth-storages' head and the job's state schema; return seconds taken."""
     import warnings
 
-    from thoth.package_releases.graph import Graph
+    from thoth.package_releases.store import Store
 
     warnings.filterwarnings("ignore", module="sqlalchemy")  # thoth-storages' models warn on import; not ours
     started = time.perf_counter()
     admin_execute(server_url, f"DROP DATABASE IF EXISTS {TEMPLATE_DB}", f"CREATE DATABASE {TEMPLATE_DB}")
-    graph = Graph(with_database(server_url, TEMPLATE_DB))
+    store = Store(with_database(server_url, TEMPLATE_DB))
     try:
-        graph.ensure_schema(migrate=True)
+        store.ensure_schema(migrate_graph=True)
     finally:
-        graph.close()
+        store.close()
     return time.perf_counter() - started
 
 

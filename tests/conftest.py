@@ -23,3 +23,11 @@ def database_url(postgres: PostgresForTests) -> Iterator[str]:
     url = postgres.create_database()
     yield url
     postgres.drop_database(url)
+
+
+@pytest.fixture
+def storages_database_url(postgres: PostgresForTests) -> Iterator[str]:
+    """URL of a fresh database migrated by thoth-storages' own alembic migrations only (no state schema)."""
+    url = postgres.create_storages_database()
+    yield url
+    postgres.drop_database(url)

@@ -457,6 +457,27 @@ def test_external_database_without_schema_is_refused_with_a_hint_to_init_schema(
     assert json_index.requests == []
 
 
+def test_a_database_migrated_only_by_thoth_storages_runs_at_once_and_gets_the_state_schema(
+    app: App, json_index: IndexServer, click_config: str, storages_database_url: str
+) -> None:
+    url = json_index.base_url
+    kg = KnowledgeGraph(storages_database_url)
+    assert not kg.table_exists("thoth_package_releases.run")
+
+    result = app("--config", click_config, database_url=storages_database_url)  # as a CronJob: no --init-schema
+
+    assert result.code == 0, result
+    assert result.new_releases == [("click", "8.0", url)]
+    assert kg.entities() == [("click", "8.0", url)]
+    assert kg.query("SELECT succeeded FROM thoth_package_releases.run") == [(True,)]
+    assert kg.count("thoth_package_releases.page_state") == 1
+
+    again = app("--config", click_config, database_url=storages_database_url)
+
+    assert again.code == 0, again
+    assert again.new_releases == []
+
+
 def test_init_schema_migrates_an_empty_external_database_and_runs(
     app: App, json_index: IndexServer, click_config: str, empty_database: str
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from tests.support.servers import (
     rss_updates,
 )
 from thoth.package_releases.releases import shard_of
+from thoth.package_releases.store.state import STATE_MIGRATIONS
 
 pytestmark = pytest.mark.e2e
 
@@ -392,6 +394,42 @@ def test_shard_outside_the_count_is_a_usage_error(
     assert kg.indexes() == []
     assert kg.entities() == []
     assert index.requests == []
+
+
+# -- the state schema, created by whichever shard starts first -------------------------------------------------
+
+MIGRATION_LOCK = (zlib.crc32(b"thoth-package-releases-job") & 0x7FFFFFFF, 0)  # what a state migration waits for
+
+
+def test_shards_starting_at_once_on_a_database_without_state_schema_create_it_once_and_all_succeed(
+    app: App, write_config: WriteConfig, index: IndexServer, storages_database_url: str
+) -> None:
+    url = index.base_url
+    kg = KnowledgeGraph(storages_database_url)
+    config = write_config(index_config(url, only_if_package_seen=False))
+    # The gate: the state migration's lock, held here until every shard waits to create the schema.
+    gate = psycopg2.connect(storages_database_url)
+    gate.autocommit = True
+    try:
+        with gate.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", MIGRATION_LOCK)
+        running = [
+            app.start("--config", config, *shard_args(i), database_url=storages_database_url, quiet=True)
+            for i in range(SHARDS)
+        ]
+        wait_for_waiters(storages_database_url, SHARDS, running)
+    finally:
+        gate.close()
+    results = [r.wait() for r in running]
+
+    for result in results:
+        assert result.code == 0, result
+    migrations = range(1, len(STATE_MIGRATIONS) + 1)
+    assert kg.query(f"SELECT version FROM {STATE}.schema_version ORDER BY version") == [(v,) for v in migrations]
+    inserted = Counter(release for result in results for release in result.new_releases)
+    assert sorted(inserted) == sorted((name, v, url) for name in PROJECT_NAMES for v in VERSIONS)
+    assert set(inserted.values()) == {1}
+    assert sorted(kg.rows(url)) == sorted((name, v) for name in PROJECT_NAMES for v in VERSIONS)
 
 
 # -- the advisory lock is per shard ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A real PostgreSQL for tests: the system one when THOTH_TEST_DATABASE_URL names it, else an embedded server.
 
-A template database is migrated once per session (thoth-storages' alembic head plus the job's state schema);
-each test gets a fresh copy of it, which is fast (CREATE DATABASE ... TEMPLATE).
+Two template databases are migrated once per session: one by thoth-storages' alembic migrations only (what a
+Thoth cluster's database looks like before the job's first run), and a copy of it with the job's state schema
+too. Each test gets a fresh copy of one, which is fast (CREATE DATABASE ... TEMPLATE).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 
 TEMPLATE = "thoth_test_template"
+STORAGES_TEMPLATE = "thoth_test_storages_template"  # thoth-storages' schema only
 _counter = itertools.count()
 
 
@@ -38,7 +40,7 @@ def admin_execute(server_url: str, *statements: str) -> None:
 
 
 class PostgresForTests:
-    """The session's PostgreSQL server and its migrated template."""
+    """The session's PostgreSQL server and its migrated templates."""
 
     def __init__(self) -> None:
         self._server = None
@@ -57,19 +59,36 @@ class PostgresForTests:
         self._migrate_template()
 
     def _migrate_template(self) -> None:
-        from thoth.package_releases.graph import Graph
+        from thoth.package_releases.store import Store
 
-        admin_execute(self.server_url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}")
-        graph = Graph(with_database(self.server_url, TEMPLATE))
+        admin_execute(
+            self.server_url,
+            f"DROP DATABASE IF EXISTS {TEMPLATE}",
+            f"DROP DATABASE IF EXISTS {STORAGES_TEMPLATE}",
+            f"CREATE DATABASE {STORAGES_TEMPLATE}",
+        )
+        store = Store(with_database(self.server_url, STORAGES_TEMPLATE))
         try:
-            graph.ensure_schema(migrate=True)
+            store.graph.ensure_schema(migrate=True)  # thoth-storages' alembic migrations, nothing of the job's
         finally:
-            graph.close()
+            store.close()
+        admin_execute(self.server_url, f"CREATE DATABASE {TEMPLATE} TEMPLATE {STORAGES_TEMPLATE}")
+        store = Store(with_database(self.server_url, TEMPLATE))
+        try:
+            store.ensure_schema(migrate_graph=False)
+        finally:
+            store.close()
 
     def create_database(self) -> str:
         """Create a fresh database from the migrated template and return its URL."""
         name = f"thoth_test_{os.getpid()}_{next(_counter)}"
         admin_execute(self.server_url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        return with_database(self.server_url, name)
+
+    def create_storages_database(self) -> str:
+        """Create a fresh database migrated by thoth-storages' alembic migrations only and return its URL."""
+        name = f"thoth_test_{os.getpid()}_{next(_counter)}_storages"
+        admin_execute(self.server_url, f"CREATE DATABASE {name} TEMPLATE {STORAGES_TEMPLATE}")
         return with_database(self.server_url, name)
 
     def create_empty_database(self) -> str:

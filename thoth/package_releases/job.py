@@ -21,22 +21,17 @@ from thoth.package_releases.config import Config, FeedConfig, load_config
 from thoth.package_releases.database import choose_database
 from thoth.package_releases.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError
 from thoth.package_releases.feeds import fetch_feed
-from thoth.package_releases.graph import ConnectionLost, DatabaseError, Graph, create_database
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked, shard_of
 from thoth.package_releases.report import FeedReport, IndexReport, RunReport
-from thoth.package_releases.schema import SchemaError
 from thoth.package_releases.simple_index import FetchStatus, ProjectVersions, SimpleIndexClient
+from thoth.package_releases.store import ConnectionLost, DatabaseError, SchemaError, Store, create_database
 from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
 
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Reconnection after a lost database connection: attempts and first delay (doubled each time).
-RECONNECT_ATTEMPTS = 5
-RECONNECT_DELAY = 0.5
 
 # An index whose requests failed this many times in a row (after their own retries) is taken as down: the
 # rest of it is not attempted, rather than spending every package's retries and backoff on a dead host.
@@ -112,7 +107,7 @@ class Job:
             shard_count=settings.shard_count,
         )
         self.stop = StopFlag(settings.deadline)
-        self.graph: Graph | None = None
+        self.graph: Store | None = None
         self._embedded: EmbeddedDatabase | None = None
         self._clients: dict[str, SimpleIndexClient] = {}
         self._known: set[str] | None = None
@@ -146,12 +141,12 @@ class Job:
         settings = self.settings
         graph = self._open_graph()
         scope = "scan" if settings.scan else "feeds"
-        if not graph.try_lock(settings.shard_index, settings.shard_count, scope=scope):
+        if not graph.state.try_lock(settings.shard_index, settings.shard_count, scope=scope):
             self.report.skipped = f"another {scope} run holds the lock on {graph.description} for this shard"
             _LOGGER.warning("Another run is in progress on %s; nothing to do", graph.description)
             return
         if not settings.dry_run and config.indexes:
-            for url in self._with_reconnect(lambda g: g.register_indexes(config.indexes)):
+            for url in self._with_reconnect(lambda g: g.graph.register_indexes(config.indexes)):
                 _LOGGER.info("Registered index %s in the knowledge graph", url)
         indexes = self._indexes(config)
         if not indexes:
@@ -168,7 +163,7 @@ class Job:
                     break
                 self._scan_index(config, index, notifier)
         if settings.dry_run:
-            outbox = self._with_reconnect(lambda g: g.outbox_counts(settings.shard_index, settings.shard_count))
+            outbox = self._with_reconnect(lambda g: g.state.outbox_counts(settings.shard_index, settings.shard_count))
             self.report.notifications.pending = outbox["pending"]
             self.report.notifications.dead = outbox["dead"]
         else:
@@ -179,7 +174,7 @@ class Job:
             failures = "; ".join(f"{i.url}: {i.error or 'every package failed'}" for i in scanned)
             raise RunFailed(f"every index failed: {failures}")
 
-    def _open_graph(self) -> Graph:
+    def _open_graph(self) -> Store:
         settings = self.settings
         choice = choose_database(settings.database_url, settings.environ)
         try:
@@ -194,30 +189,30 @@ class Job:
                 graph.description if choice.url else f"embedded PostgreSQL in {settings.data_dir.resolve()}"
             )
             _LOGGER.info("Using %s (%s)", self.report.database, choice.source)
-            graph.ensure_schema(migrate=choice.embedded or (settings.init_schema and not settings.dry_run))
+            graph.ensure_schema(migrate_graph=choice.embedded or (settings.init_schema and not settings.dry_run))
             self._schema_ready = True
         except (DatabaseError, EmbeddedDatabaseError, SchemaError) as error:
             raise RunFailed(str(error)) from None
         return graph
 
     @staticmethod
-    def _connect(url: str, *, create: bool) -> Graph:
+    def _connect(url: str, *, create: bool) -> Store:
         """Connect; with ``create`` (--init-schema), create the database first when the server lacks it."""
         try:
-            return Graph(url)
+            return Store(url)
         except DatabaseError as error:
             if "does not exist" not in str(error):
                 raise
             if not create:
                 raise DatabaseError(f"{error}; run with --init-schema to create and migrate it") from None
         create_database(url)
-        return Graph(url)
+        return Store(url)
 
     def _indexes(self, config: Config) -> list[IndexRow]:
-        indexes = self._with_reconnect(lambda g: g.indexes())
+        indexes = self._with_reconnect(lambda g: g.graph.indexes())
         if self.settings.dry_run:
             # A dry run registers nothing: show what configured, not yet registered indexes would yield.
-            registered = {row.url for row in self._with_reconnect(lambda g: g.indexes(enabled_only=False))}
+            registered = {row.url for row in self._with_reconnect(lambda g: g.graph.indexes(enabled_only=False))}
             indexes += [
                 IndexRow(None, c.url, c.warehouse_api_url, c.verify_ssl, c.enabled, c.only_if_package_seen)
                 for c in config.indexes
@@ -248,27 +243,14 @@ class Job:
 
     # -- helpers shared by the phases -----------------------------------------------------------------------
 
-    def _with_reconnect(self, action: Callable[[Graph], T]) -> T:
-        """Run a database action; when the connection is lost, reconnect with backoff and run it again.
-
-        Every action is one transaction (rolled back when the connection broke), so running it again is safe.
-        """
-        assert self.graph is not None
-        delay = RECONNECT_DELAY
-        for attempt in range(RECONNECT_ATTEMPTS + 1):
-            try:
-                return action(self.graph)
-            except ConnectionLost as error:
-                if attempt == RECONNECT_ATTEMPTS:
-                    raise RunFailed(f"{error}; gave up after {RECONNECT_ATTEMPTS} reconnection attempts") from None
-                _LOGGER.warning("%s; reconnecting in %.1f s", error, delay)
-                self.stop.sleep(delay)
-                delay *= 2
-                try:
-                    self.graph.connect()
-                except DatabaseError as reconnect_error:
-                    _LOGGER.warning("Reconnection failed: %s", reconnect_error)
-        raise AssertionError("unreachable")
+    def _with_reconnect(self, action: Callable[[Store], T]) -> T:
+        """Run a database action, again after a lost connection (see Store.with_reconnect); RunFailed when lost."""
+        store = self.graph
+        assert store is not None
+        try:
+            return store.with_reconnect(lambda: action(store), sleep=self.stop.sleep)
+        except ConnectionLost as error:
+            raise RunFailed(str(error)) from None
 
     def _client(self, index: IndexRow) -> SimpleIndexClient:
         client = self._clients.get(index.url)
@@ -286,7 +268,7 @@ class Job:
 
     def _known_names(self) -> set[str]:
         if self._known is None:
-            self._known = self._with_reconnect(lambda g: g.known_names())
+            self._known = self._with_reconnect(lambda g: g.graph.known_names())
         return self._known
 
     def _only_seen(self, index: IndexRow) -> bool:
@@ -419,7 +401,7 @@ class Job:
         pages: dict[str, PageValidators] = {}
         if to_check:
             index_report = IndexReport(url=index.url)
-            validators = self._with_reconnect(lambda g: g.page_validators(index.url, to_check))
+            validators = self._with_reconnect(lambda g: g.state.page_validators(index.url, to_check))
             fetched, pages = self._fetch(index, sorted(set(to_check)), validators, index_report)
             for name, versions in fetched.items():
                 found[name].update(versions)
@@ -440,7 +422,7 @@ class Job:
             names = self._known_names() | config.monitored_names
         else:
             shard = self._shard_label()
-            cached = self._with_reconnect(lambda g: g.listing_validators(index.url, shard)) if index.id else None
+            cached = self._with_reconnect(lambda g: g.state.listing_validators(index.url, shard)) if index.id else None
             listing = client.project_listing(cached)
             report.listing = listing.status.value
             if listing.status is FetchStatus.FAILED:
@@ -472,7 +454,7 @@ class Job:
         complete = not self.stop.reason and report.failed == 0 and report.stale == 0
         if listing_validators is not None and complete and not settings.dry_run and index.id is not None:
             saved = listing_validators
-            self._with_reconnect(lambda g: g.save_listing_validators(index.url, self._shard_label(), saved))
+            self._with_reconnect(lambda g: g.state.save_listing_validators(index.url, self._shard_label(), saved))
 
     def _index_down(self, index: IndexRow) -> bool:
         return self._failing.get(index.url, (0, ""))[0] >= INDEX_DOWN_AFTER
@@ -486,7 +468,7 @@ class Job:
         progress: Progress,
         notifier: Notifier | None,
     ) -> None:
-        validators = self._with_reconnect(lambda g: g.page_validators(index.url, chunk))
+        validators = self._with_reconnect(lambda g: g.state.page_validators(index.url, chunk))
         if serials is not None:
             unchanged = [name for name in chunk if _unchanged(serials.get(name), validators.get(name))]
             if unchanged:
@@ -510,7 +492,7 @@ class Job:
         )
         self.report.notifications = self._with_reconnect(
             lambda g: notifications.deliver_pending(
-                g,
+                g.state,
                 config,
                 self.settings.environ,
                 policy,
@@ -531,7 +513,7 @@ class Job:
         if self.report.finished_at is None:  # set by run() before this is called; narrows the type
             return
         try:
-            graph.save_run(
+            graph.state.save_run(
                 self.report.started_at,
                 self.report.finished_at,
                 self._shard_label(),
@@ -550,7 +532,7 @@ class Job:
         last_success = None
         if self.graph is not None and self._schema_ready:
             try:
-                last_success = self.graph.last_successful_run(self._shard_label())
+                last_success = self.graph.state.last_successful_run(self._shard_label())
             except DatabaseError as error:
                 _LOGGER.debug("No last successful run for the metrics: %s", error)
         registry = metrics.build_registry(self.report, environ=environ, last_success=last_success)

@@ -88,7 +88,7 @@ class DeliveryPolicy:
 
 
 class Outbox(Protocol):
-    """The part of :class:`~thoth.package_releases.graph.Graph` that delivery uses."""
+    """The part of :class:`~thoth.package_releases.store.state.JobState` that delivery uses."""
 
     def pending_notifications(self) -> Sequence[OutboxEntry]:
         """Return the queued notifications, oldest first."""

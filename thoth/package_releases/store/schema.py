@@ -1,4 +1,4 @@
-"""Database schemas: thoth-storages' knowledge graph (its alembic migrations) and the job's own state schema."""
+"""thoth-storages' schema of the knowledge graph: its alembic head revision, and the upgrade to it."""
 
 from __future__ import annotations
 
@@ -12,63 +12,9 @@ from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
 
-STATE_SCHEMA = "thoth_package_releases"
-
-# Versioned migrations of the job's own schema; append only, never edit a released entry.
-STATE_MIGRATIONS: tuple[str, ...] = (
-    # 1: page validators, listing validators, notification outbox, run history.
-    f"""
-    CREATE TABLE {STATE_SCHEMA}.page_state (
-        index_url     TEXT NOT NULL,
-        project       TEXT NOT NULL,
-        etag          TEXT,
-        last_modified TEXT,
-        serial        BIGINT,
-        updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-        PRIMARY KEY (index_url, project)
-    );
-    CREATE TABLE {STATE_SCHEMA}.listing_state (
-        index_url     TEXT PRIMARY KEY,
-        etag          TEXT,
-        last_modified TEXT,
-        serial        BIGINT,
-        updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
-    );
-    CREATE TABLE {STATE_SCHEMA}.outbox (
-        id              BIGSERIAL PRIMARY KEY,
-        trigger_key     TEXT NOT NULL,
-        package_name    TEXT NOT NULL,
-        package_version TEXT NOT NULL,
-        index_url       TEXT NOT NULL,
-        status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        last_error      TEXT,
-        created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-        updated_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-        UNIQUE (trigger_key, package_name, package_version, index_url)
-    );
-    CREATE INDEX outbox_pending_idx ON {STATE_SCHEMA}.outbox (id) WHERE status = 'pending';
-    CREATE TABLE {STATE_SCHEMA}.run (
-        id          BIGSERIAL PRIMARY KEY,
-        started_at  TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ NOT NULL,
-        shard       TEXT NOT NULL,
-        succeeded   BOOLEAN NOT NULL,
-        summary     JSONB NOT NULL
-    );
-    """,
-    # 2: the listing's validators are kept per shard: a shard must not take another shard's 304 to mean
-    # that its own part of the index is unchanged.
-    f"""
-    ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN shard TEXT NOT NULL DEFAULT '0/1';
-    ALTER TABLE {STATE_SCHEMA}.listing_state DROP CONSTRAINT listing_state_pkey;
-    ALTER TABLE {STATE_SCHEMA}.listing_state ADD PRIMARY KEY (index_url, shard);
-    """,
-)
-
 
 class SchemaError(Exception):
-    """The knowledge graph schema is missing or not at the revision this job needs."""
+    """A database schema is missing, not at the revision this job needs, or cannot be created."""
 
 
 def _storages_data_dir() -> Path:

@@ -1,0 +1,125 @@
+"""The job's database: the knowledge graph (thoth-storages' tables) and the job's own state, on one connection.
+
+:class:`Store` is what a run holds: it connects, checks or migrates both schemas, records a chunk of an
+index in one transaction spanning both, and runs actions again after a lost connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+from thoth.package_releases.releases import missing_releases
+from thoth.package_releases.store.connection import (
+    Connection,
+    ConnectionLost,
+    DatabaseError,
+    create_database,
+    describe_url,
+)
+from thoth.package_releases.store.graph import KnowledgeGraph
+from thoth.package_releases.store.schema import SchemaError
+from thoth.package_releases.store.state import JobState
+from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators
+
+__all__ = [
+    "ConnectionLost",
+    "DatabaseError",
+    "JobState",
+    "KnowledgeGraph",
+    "SchemaError",
+    "Store",
+    "create_database",
+    "describe_url",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Reconnection after a lost database connection: attempts and first delay (doubled each time).
+RECONNECT_ATTEMPTS = 5
+RECONNECT_DELAY = 0.5
+
+
+class Store:
+    """A connection to the job's database, with the knowledge graph and the job's state on it."""
+
+    def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
+        self._conn = Connection(url, connect_timeout=connect_timeout)
+        self.url = url
+        self.description = self._conn.description
+        self.graph = KnowledgeGraph(self._conn)
+        self.state = JobState(self._conn)
+        self._conn.connect()
+
+    def connect(self) -> None:
+        """Reopen the connection, and take again the run lock held before, if any."""
+        self._conn.connect()
+
+    def close(self) -> None:
+        """Release the run lock and close the connection."""
+        self.state.release_lock()
+        self._conn.close()
+
+    def ensure_schema(self, *, migrate_graph: bool) -> None:
+        """Check (with ``migrate_graph``: bring) the knowledge graph at thoth-storages' head, then the state schema.
+
+        The job's own state schema is created or migrated whatever ``migrate_graph`` says.
+        """
+        self.graph.ensure_schema(migrate=migrate_graph)
+        self.state.ensure_schema()
+
+    def record(
+        self,
+        index: IndexRow,
+        found: Mapping[str, Iterable[str]],
+        pages: Mapping[str, PageValidators],
+        *,
+        notifier: Notifier | None = None,
+        dry_run: bool = False,
+    ) -> ChunkOutcome:
+        """Record one chunk of an index in one transaction and return what was new.
+
+        Inserts the releases in ``found`` (name -> normalized versions) that the graph lacks, attaches the
+        entity rules that match them, queues the notifications ``notifier`` asks for, and saves the pages'
+        validators. Rows another run inserted meanwhile are neither duplicated nor reported as new. In a dry
+        run nothing is written and the releases that would be inserted are returned.
+        """
+        names = sorted(set(found) | set(pages))
+        if dry_run or index.id is None:
+            known = self.graph.known_versions(index.id, names)
+            return ChunkOutcome(tuple(missing_releases(index.url, found, known)), 0)
+
+        with self._conn.transaction() as cursor:
+            known = self.graph.known_versions_in(cursor, index.id, names)
+            missing = missing_releases(index.url, found, known)
+            inserted = self.graph.insert_entities(cursor, index.id, missing)
+            self.graph.attach_rules(cursor, index.id, inserted)
+            new = [release for _, release in inserted]
+            queued = self.state.enqueue(cursor, new, notifier) if notifier else 0
+            self.state.save_page_state(cursor, index.url, pages)
+        return ChunkOutcome(tuple(new), queued)
+
+    def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
+        """Run a database action; when the connection is lost, reconnect with backoff and run it again.
+
+        The action must be one transaction (rolled back when the connection broke), so that running it again
+        is safe. When every reconnection failed, ConnectionLost says so.
+        """
+        delay = RECONNECT_DELAY
+        for attempt in range(RECONNECT_ATTEMPTS + 1):
+            try:
+                return action()
+            except ConnectionLost as error:
+                if attempt == RECONNECT_ATTEMPTS:
+                    raise ConnectionLost(f"{error}; gave up after {RECONNECT_ATTEMPTS} reconnection attempts") from None
+                _LOGGER.warning("%s; reconnecting in %.1f s", error, delay)
+                sleep(delay)
+                delay *= 2
+                try:
+                    self.connect()
+                except DatabaseError as reconnect_error:
+                    _LOGGER.warning("Reconnection failed: %s", reconnect_error)
+        raise AssertionError("unreachable")

@@ -1,0 +1,296 @@
+"""The job's own state, in a schema of its own: page and listing validators, outbox, run history, run lock."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from datetime import datetime
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+
+from thoth.package_releases.releases import shard_of
+from thoth.package_releases.store.connection import Connection, Cursor, DatabaseError, first_line
+from thoth.package_releases.store.schema import SchemaError
+from thoth.package_releases.values import Notifier, OutboxEntry, PageValidators, Release
+
+_LOGGER = logging.getLogger(__name__)
+
+STATE_SCHEMA = "thoth_package_releases"
+
+# Versioned migrations of the job's own schema; append only, never edit a released entry.
+STATE_MIGRATIONS: tuple[str, ...] = (
+    # 1: page validators, listing validators, notification outbox, run history.
+    f"""
+    CREATE TABLE {STATE_SCHEMA}.page_state (
+        index_url     TEXT NOT NULL,
+        project       TEXT NOT NULL,
+        etag          TEXT,
+        last_modified TEXT,
+        serial        BIGINT,
+        updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (index_url, project)
+    );
+    CREATE TABLE {STATE_SCHEMA}.listing_state (
+        index_url     TEXT PRIMARY KEY,
+        etag          TEXT,
+        last_modified TEXT,
+        serial        BIGINT,
+        updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE {STATE_SCHEMA}.outbox (
+        id              BIGSERIAL PRIMARY KEY,
+        trigger_key     TEXT NOT NULL,
+        package_name    TEXT NOT NULL,
+        package_version TEXT NOT NULL,
+        index_url       TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+        updated_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+        UNIQUE (trigger_key, package_name, package_version, index_url)
+    );
+    CREATE INDEX outbox_pending_idx ON {STATE_SCHEMA}.outbox (id) WHERE status = 'pending';
+    CREATE TABLE {STATE_SCHEMA}.run (
+        id          BIGSERIAL PRIMARY KEY,
+        started_at  TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ NOT NULL,
+        shard       TEXT NOT NULL,
+        succeeded   BOOLEAN NOT NULL,
+        summary     JSONB NOT NULL
+    );
+    """,
+    # 2: the listing's validators are kept per shard: a shard must not take another shard's 304 to mean
+    # that its own part of the index is unchanged.
+    f"""
+    ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN shard TEXT NOT NULL DEFAULT '0/1';
+    ALTER TABLE {STATE_SCHEMA}.listing_state DROP CONSTRAINT listing_state_pkey;
+    ALTER TABLE {STATE_SCHEMA}.listing_state ADD PRIMARY KEY (index_url, shard);
+    """,
+)
+
+_STATE = STATE_SCHEMA
+_LOCK_NAMESPACE = zlib.crc32(b"thoth-package-releases-job") & 0x7FFFFFFF
+_MIGRATION_LOCK = 0  # the key of the transaction lock serializing the state migrations of concurrent runs
+
+# Raised when the schema or its tables appear between our IF NOT EXISTS check and our CREATE: someone made
+# them without taking the migration lock (by hand, say). The retry then finds them.
+_CREATED_MEANWHILE = (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateSchema, psycopg2.errors.DuplicateTable)
+
+
+class JobState:
+    """Reads and writes of the job's schema ``thoth_package_releases`` over a shared connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock_key: int | None = None
+        conn.on_connect(self._restore_lock)
+
+    # -- schema -------------------------------------------------------------------------------------------
+
+    def version(self) -> int:
+        """Return the version of the job's state schema (0 when absent)."""
+        with self._conn.read_only() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{_STATE}.schema_version",))
+            (exists,) = cursor.fetchone()
+            if not exists:
+                return 0
+            cursor.execute(f"SELECT max(version) FROM {_STATE}.schema_version")
+            (version,) = cursor.fetchone()
+            return int(version or 0)
+
+    def ensure_schema(self) -> None:
+        """Create the state schema or apply its pending migrations; concurrent runs wait for the first one."""
+        if self.version() >= len(STATE_MIGRATIONS):
+            return
+        for attempt in (1, 2):
+            try:
+                self._migrate()
+                return
+            except psycopg2.Error as error:
+                if attempt == 1 and isinstance(error, _CREATED_MEANWHILE):
+                    continue
+                raise SchemaError(
+                    f"cannot create the job's state schema {_STATE!r} in {self._conn.description}: {first_line(error)}"
+                ) from None
+
+    def _migrate(self) -> None:
+        with self._conn.transaction() as cursor:
+            # Taken before anything is read: the runs that waited then see the committed schema and skip it.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, _MIGRATION_LOCK))
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_STATE}")
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {_STATE}.schema_version (version INTEGER PRIMARY KEY)")
+            cursor.execute(f"SELECT coalesce(max(version), 0) FROM {_STATE}.schema_version")
+            (current,) = cursor.fetchone()
+            for version in range(int(current) + 1, len(STATE_MIGRATIONS) + 1):
+                _LOGGER.info("Migrating the job's state schema to version %d", version)
+                cursor.execute(STATE_MIGRATIONS[version - 1])
+                cursor.execute(f"INSERT INTO {_STATE}.schema_version (version) VALUES (%s)", (version,))
+
+    # -- run lock -----------------------------------------------------------------------------------------
+
+    def try_lock(self, shard_index: int = 0, shard_count: int = 1, *, scope: str = "scan") -> bool:
+        """Take the session advisory lock of this shard and scope; False when another run holds it.
+
+        Scopes keep a cheap feed-only run from being locked out by a long full scan; overlapping work is
+        still safe (inserts and queued notifications are idempotent), the lock only avoids doing it twice.
+        """
+        key = zlib.crc32(f"{scope}:{shard_index}/{shard_count}".encode()) & 0x7FFFFFFF
+        if self._try_lock(key):
+            self._lock_key = key
+            return True
+        return False
+
+    def release_lock(self) -> None:
+        """Release the run lock now (closing the connection releases it too, but only once the server noticed)."""
+        if self._lock_key is None:
+            return
+        self._lock_key = None
+        with suppress(DatabaseError, psycopg2.Error), self._conn.transaction() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+
+    def _restore_lock(self) -> None:
+        """Take again, on a new connection, the run lock held before; DatabaseError when another run took it."""
+        if self._lock_key is not None and not self._try_lock(self._lock_key):
+            raise DatabaseError(f"lost the run lock on {self._conn.description} to another run")
+
+    def _try_lock(self, key: int) -> bool:
+        with self._conn.transaction() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_NAMESPACE, key))
+            (locked,) = cursor.fetchone()
+        return bool(locked)
+
+    # -- validators ---------------------------------------------------------------------------------------
+
+    def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
+        """Return the validators (ETag, Last-Modified, serial) remembered for the given projects of an index."""
+        if not names:
+            return {}
+        with self._conn.read_only() as cursor:
+            cursor.execute(
+                f"SELECT project, etag, last_modified, serial FROM {_STATE}.page_state"
+                " WHERE index_url = %s AND project = ANY(%s)",
+                (index_url, list(names)),
+            )
+            return {
+                project: PageValidators(etag=etag, last_modified=modified, serial=serial)
+                for project, etag, modified, serial in cursor.fetchall()
+            }
+
+    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
+        """Return the validators a shard remembered for an index's project listing."""
+        with self._conn.read_only() as cursor:
+            cursor.execute(
+                f"SELECT etag, last_modified, serial FROM {_STATE}.listing_state WHERE index_url = %s AND shard = %s",
+                (index_url, shard),
+            )
+            row = cursor.fetchone()
+            return PageValidators(*row) if row else None
+
+    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
+        """Remember the validators of an index's project listing for a shard (after it scanned all its part)."""
+        with self._conn.transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_STATE}.listing_state (index_url, shard, etag, last_modified, serial)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (index_url, shard) DO UPDATE SET etag = excluded.etag,"
+                " last_modified = excluded.last_modified, serial = excluded.serial, updated_at = now()",
+                (index_url, shard, validators.etag, validators.last_modified, validators.serial),
+            )
+
+    # -- outbox -------------------------------------------------------------------------------------------
+
+    def pending_notifications(self) -> list[OutboxEntry]:
+        """Return every queued notification, oldest first.
+
+        All of them: a shard picks its own out of the list, so a limit here could starve a shard behind
+        another's backlog. Dead-lettering keeps the list as short as the recent releases.
+        """
+        with self._conn.read_only() as cursor:
+            cursor.execute(
+                f"SELECT id, trigger_key, package_name, package_version, index_url, attempts, last_error"
+                f" FROM {_STATE}.outbox WHERE status = 'pending' ORDER BY id"
+            )
+            return [
+                OutboxEntry(row[0], row[1], Release(row[2], row[3], row[4]), row[5], row[6])
+                for row in cursor.fetchall()
+            ]
+
+    def mark_notification(self, entry_id: int, *, status: str, attempts: int, error: str | None) -> None:
+        """Record the outcome of a delivery attempt (status: pending, sent or dead)."""
+        with self._conn.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {_STATE}.outbox SET status = %s, attempts = %s, last_error = %s, updated_at = now()"
+                " WHERE id = %s",
+                (status, attempts, error, entry_id),
+            )
+
+    def outbox_counts(self, shard_index: int = 0, shard_count: int = 1) -> dict[str, int]:
+        """Return how many notifications of a shard's packages (all, unsharded) are pending, sent and dead."""
+        counts = {"pending": 0, "sent": 0, "dead": 0}
+        with self._conn.read_only() as cursor:
+            if shard_count <= 1:
+                cursor.execute(f"SELECT status, count(*) FROM {_STATE}.outbox GROUP BY status")
+                counts.update({status: int(count) for status, count in cursor.fetchall()})
+                return counts
+            cursor.execute(f"SELECT status, package_name, count(*) FROM {_STATE}.outbox GROUP BY status, package_name")
+            for status, name, count in cursor.fetchall():
+                if shard_of(name, shard_count) == shard_index:
+                    counts[status] += int(count)
+            return counts
+
+    # -- run history --------------------------------------------------------------------------------------
+
+    def save_run(self, started_at: datetime, finished_at: datetime, shard: str, succeeded: bool, summary: str) -> None:
+        """Keep a line of history for a finished run (its JSON summary)."""
+        with self._conn.transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_STATE}.run (started_at, finished_at, shard, succeeded, summary)"
+                " VALUES (%s, %s, %s, %s, %s::jsonb)",
+                (started_at, finished_at, shard, succeeded, summary),
+            )
+
+    def last_successful_run(self, shard: str) -> datetime | None:
+        """Return when the last successful run of a shard finished."""
+        with self._conn.read_only() as cursor:
+            cursor.execute(f"SELECT max(finished_at) FROM {_STATE}.run WHERE succeeded AND shard = %s", (shard,))
+            row = cursor.fetchone()
+            return row[0] if row else None
+
+    # -- cursor-level steps of recording a chunk (the caller owns the transaction) ----------------------------
+
+    def enqueue(self, cursor: Cursor, releases: Sequence[Release], notifier: Notifier) -> int:
+        """Queue the notifications ``notifier`` names for new releases; return how many were not queued before."""
+        rows = [
+            (key, release.package_name, release.package_version, release.index_url)
+            for release in releases
+            for key in notifier(release)
+        ]
+        if not rows:
+            return 0
+        queued = psycopg2.extras.execute_values(
+            cursor,
+            f"INSERT INTO {_STATE}.outbox (trigger_key, package_name, package_version, index_url) VALUES %s"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            rows,
+            page_size=len(rows),
+            fetch=True,
+        )
+        return len(queued)
+
+    def save_page_state(self, cursor: Cursor, index_url: str, pages: Mapping[str, PageValidators]) -> None:
+        """Remember the validators of the project pages of an index."""
+        rows = [(index_url, project, v.etag, v.last_modified, v.serial) for project, v in pages.items()]
+        if not rows:
+            return
+        psycopg2.extras.execute_values(
+            cursor,
+            f"INSERT INTO {_STATE}.page_state (index_url, project, etag, last_modified, serial) VALUES %s"
+            " ON CONFLICT (index_url, project) DO UPDATE SET etag = excluded.etag,"
+            " last_modified = excluded.last_modified, serial = excluded.serial, updated_at = now()",
+            rows,
+            page_size=len(rows),
+        )
