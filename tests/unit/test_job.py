@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def edges() -> FakeEdges:
     return FakeEdges()
 
 
-def make_job(tmp_path: Path, edges: FakeEdges, config: str, **settings: object) -> Job:
+def make_job(tmp_path: Path, edges: FakeEdges, config: str, **settings: Any) -> Job:
     """A Job reading ``config`` (YAML) and talking only to the fakes."""
     path = tmp_path / "thoth.yaml"
     path.write_text(config, encoding="utf-8")
