@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from thoth.package_releases import metrics, notifications
@@ -13,6 +12,7 @@ from thoth.package_releases.embedded_db import EmbeddedDatabaseError
 from thoth.package_releases.phases.context import RunContext, StopFlag, handling_signals
 from thoth.package_releases.phases.delivery import deliver
 from thoth.package_releases.phases.feeds import read_feeds
+from thoth.package_releases.phases.migrate import Migration, migrate_only, register_indexes
 from thoth.package_releases.phases.ports import Adapters, DatabaseError, SchemaError, StorePort, default_adapters
 from thoth.package_releases.phases.scan import ScanPhase
 from thoth.package_releases.report import RunReport
@@ -24,25 +24,6 @@ _LOGGER = logging.getLogger(__name__)
 
 class RunFailed(Exception):
     """The run could not complete (exit code 1); the message is one line for the operator."""
-
-
-@dataclass(frozen=True)
-class Migration:
-    """What a migrate-only run (``--init-schema --no-feeds --no-scan``) did."""
-
-    database: str
-    revision: str | None
-    registered: tuple[str, ...]
-    configured: int
-
-    def render_text(self) -> str:
-        """Return what was done, for people."""
-        lines = [f"Migrated {self.database}: thoth-storages schema at revision {self.revision}, job state current."]
-        if self.registered:
-            lines.append(f"Registered {len(self.registered)} new index(es): {', '.join(self.registered)}.")
-        else:
-            lines.append(f"Registered no new index ({self.configured} configured, all already registered).")
-        return "\n".join(lines) + "\n"
 
 
 class Job:
@@ -88,7 +69,7 @@ class Job:
         try:
             store = self._open()
             if self.settings.migrate_only:
-                self._migrate(config, store)
+                self.migration = migrate_only(store, config, self.report.database, sleep=self.stop.sleep)
             else:
                 self._phases(config, store)
         except (DatabaseError, EmbeddedDatabaseError, SchemaError) as error:
@@ -102,17 +83,6 @@ class Job:
         self._schema_ready = True
         return database.store
 
-    def _migrate(self, config: Config, store: StorePort) -> None:
-        registered = self._register(config, store) if not self.settings.dry_run else []
-        revision = store.with_reconnect(store.graph.revision, sleep=self.stop.sleep)
-        self.migration = Migration(self.report.database, revision, tuple(registered), len(config.indexes))
-
-    def _register(self, config: Config, store: StorePort) -> list[str]:
-        registered = store.with_reconnect(lambda: store.graph.register_indexes(config.indexes), sleep=self.stop.sleep)
-        for url in registered:
-            _LOGGER.info("Registered index %s in the knowledge graph", url)
-        return registered
-
     def _phases(self, config: Config, store: StorePort) -> None:
         settings = self.settings
         scope = "scan" if settings.scan else "feeds"
@@ -121,7 +91,7 @@ class Job:
             _LOGGER.warning("Another run is in progress on %s; nothing to do", store.description)
             return
         if not settings.dry_run and config.indexes:
-            self._register(config, store)
+            register_indexes(store, config, sleep=self.stop.sleep)
         self._context = context = RunContext(settings, store, self.report, self.stop, self.adapters.index_client)
         indexes = self._indexes(config, context)
         if not indexes:

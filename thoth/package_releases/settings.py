@@ -58,7 +58,7 @@ class Settings:
     @property
     def migrate_only(self) -> bool:
         """Whether the run only migrates and registers the indexes (``--init-schema --no-feeds --no-scan``)."""
-        return self.init_schema and not self.feeds and not self.scan
+        return self.init_schema and not self.feeds and not self.scan and not self.dry_run
 
     @property
     def shard_label(self) -> str:
