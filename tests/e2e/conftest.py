@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.app import APP_TIMEOUT, AppOutput, Launcher, Running
 from tests.support.graph import KnowledgeGraph as KnowledgeGraph  # the e2e tests import it from here
+from tests.support.postgres import PostgresForTests
 from tests.support.servers import IndexServer
 
 SUMMARY_PREFIX = "Package releases"
@@ -105,6 +106,14 @@ def app(tmp_path: Path) -> Iterator[App]:
 def kg(database_url: str) -> KnowledgeGraph:
     """The test's fresh, migrated database."""
     return KnowledgeGraph(database_url)
+
+
+@pytest.fixture
+def empty_database(postgres: PostgresForTests) -> Iterator[str]:
+    """URL of a fresh database with no schema at all (neither thoth-storages' nor the job's)."""
+    url = postgres.create_empty_database()
+    yield url
+    postgres.drop_database(url)
 
 
 # -- servers and configuration -----------------------------------------------------------------------------

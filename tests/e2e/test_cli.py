@@ -256,3 +256,60 @@ def test_report_on_standard_output_is_the_documented_json(
     assert summary_line(checked=2, indexes=1, new=1).fullmatch(
         next(line for line in result.stderr.splitlines() if line.startswith("Package releases"))
     ), result
+
+
+# -- migrate-only: the one-off step of a new deployment ------------------------------------------------------
+
+MIGRATE_ONLY = ("--init-schema", "--no-feeds", "--no-scan")
+
+
+def test_migrate_only_migrates_registers_the_indexes_prints_what_it_did_and_exits_0(
+    app: App, json_index: IndexServer, click_config: str, empty_database: str
+) -> None:
+    url = json_index.base_url
+    kg = KnowledgeGraph(empty_database)
+
+    migrated = app("--config", click_config, *MIGRATE_ONLY, database_url=empty_database)
+
+    assert migrated.code == 0, migrated
+    assert re.search(r"^Migrated database '\w+' on .+: thoth-storages schema at revision \w+", migrated.stderr, re.M)
+    assert f"Registered 1 new index(es): {url}." in migrated.stderr, migrated
+    assert not any(line.startswith("Package releases") for line in migrated.stderr.splitlines()), migrated
+    assert kg.table_exists("python_package_version_entity")
+    assert kg.table_exists("thoth_package_releases.run")
+    assert kg.indexes() == [(url, True, True)]
+    assert kg.entities() == []
+    assert kg.count("thoth_package_releases.run") == 0  # a migration is not a run of the job
+    assert json_index.requests == []
+
+    again = app("--config", click_config, *MIGRATE_ONLY, database_url=empty_database)
+
+    assert again.code == 0, again
+    assert "Registered no new index (1 configured, all already registered)." in again.stderr, again
+    assert kg.indexes() == [(url, True, True)]
+
+    run = app("--config", click_config, database_url=empty_database)  # the CronJobs pass no --init-schema
+
+    assert run.code == 0, run
+    assert run.new_releases == [("click", "8.0", url)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("--no-feeds", "--no-scan"), "leave nothing to do", id="without-init-schema"),
+        pytest.param((*MIGRATE_ONLY, "--dry-run"), "--dry-run leaves nothing to do", id="migrate-only-dry-run"),
+    ],
+)
+def test_no_feeds_and_no_scan_is_refused_unless_it_is_a_migration(
+    app: App, empty_database: str, json_index: IndexServer, click_config: str, args: tuple[str, ...], message: str
+) -> None:
+    kg = KnowledgeGraph(empty_database)
+
+    result = app("--config", click_config, *args, database_url=empty_database)
+
+    assert result.code == 2, result
+    assert message in result.stderr, result
+    assert result.report_text is None
+    assert not kg.table_exists("python_package_version_entity")
+    assert json_index.requests == []

@@ -432,13 +432,6 @@ def test_database_from_knowledge_graph_variables_is_named_and_its_password_maske
     assert json_index.requests == []
 
 
-@pytest.fixture
-def empty_database(postgres: PostgresForTests) -> Iterator[str]:
-    url = postgres.create_empty_database()
-    yield url
-    postgres.drop_database(url)
-
-
 def test_external_database_without_schema_is_refused_with_a_hint_to_init_schema(
     app: App, json_index: IndexServer, click_config: str, empty_database: str
 ) -> None:

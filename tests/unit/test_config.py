@@ -13,6 +13,7 @@ import requests
 import responses
 import yaml
 
+from tests.support.configs import package_named
 from thoth.package_releases.config import (
     DEFAULT_CONFIG,
     DEFAULT_FEED_INDEX,
@@ -30,6 +31,12 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 ENVIRON = {"TENSORFLOW_RELEASE_API": "https://api.example.com", "TENSORFLOW_RELEASE_TOKEN": "s3cr3t"}
 SOURCE = "thoth.yaml"
+
+
+def read_as_legacy(path: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read a file the way the legacy (2019) format is read: as the ``packages`` section of the current one."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return parse_config({"packages": document}, str(path), ENVIRON if environ is None else environ)
 
 
 def parse(text: str, environ: dict[str, str] | None = None) -> Config:
@@ -52,7 +59,7 @@ def error_of(text: str, environ: dict[str, str] | None = None) -> str:
 def test_full_example() -> None:
     config = load_config(str(FIXTURES / "full.yaml"), environ=ENVIRON)
     assert config.source == str(FIXTURES / "full.yaml")
-    assert not config.legacy_format
+    assert config.indexes, "read as the current format (the legacy one has no indexes)"
     assert config.indexes == (
         IndexConfig(url="https://pypi.org/simple", warehouse_api_url="https://pypi.org/pypi"),
         IndexConfig(url="https://test.pypi.org/simple", enabled=False),
@@ -83,10 +90,10 @@ def test_full_example() -> None:
         ),
         TriggerConfig(url="https://hooks.example.com/any-release"),
     )
-    assert config.package("click") == PackageConfig(name="click")
-    assert config.package("thoth_storages") == PackageConfig(name="thoth-storages")
-    assert config.package("Zope.Interface") == PackageConfig(name="zope-interface")
-    assert config.package("numpy") is None
+    assert package_named(config, "click") == PackageConfig(name="click")
+    assert package_named(config, "thoth_storages") == PackageConfig(name="thoth-storages")
+    assert package_named(config, "Zope.Interface") == PackageConfig(name="zope-interface")
+    assert package_named(config, "numpy") is None
     assert config.monitored_names == frozenset({"tensorflow", "click", "thoth-storages", "zope-interface"})
 
 
@@ -109,7 +116,7 @@ def test_shipped_example_loads_without_environment() -> None:
         PackageConfig(name="click"),
         PackageConfig(name="thoth-storages"),
     )
-    assert not config.legacy_format
+    assert config.indexes, "read as the current format (the legacy one has no indexes)"
 
 
 def test_shipped_example_commented_trigger_is_valid() -> None:
@@ -132,7 +139,7 @@ def test_shipped_example_commented_trigger_is_valid() -> None:
 
 def test_legacy_format() -> None:
     config = load_config(str(FIXTURES / "legacy.yaml"), environ={})
-    assert config.legacy_format
+    assert config == read_as_legacy(FIXTURES / "legacy.yaml", environ={})
     assert config.indexes == ()
     assert config.feeds == ()
     assert config.packages == (

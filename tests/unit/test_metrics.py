@@ -18,7 +18,6 @@ from thoth.package_releases.metrics import (
     build_registry,
     push,
     pushgateway_url,
-    run_succeeded,
     write_file,
 )
 from thoth.package_releases.report import FeedReport, IndexReport, NotificationCounts, RunReport
@@ -173,7 +172,7 @@ def test_with_no_success_known_the_timestamp_is_left_out() -> None:
     ],
 )
 def test_run_succeeded(changes: dict[str, object], succeeded: bool) -> None:
-    assert run_succeeded(sample_report(**changes)) is succeeded
+    assert sample_report(**changes).succeeded is succeeded
 
 
 def test_duration_of_an_unfinished_run_is_up_to_now() -> None:

@@ -13,6 +13,7 @@ import requests
 import responses
 import urllib3.exceptions
 
+from tests.support.configs import package_named
 from thoth.package_releases.config import Config, TriggerConfig, parse_config
 from thoth.package_releases.notifications import (
     TRIGGER_REMOVED,
@@ -42,7 +43,7 @@ def make_config(packages: dict[str, Any], environ: dict[str, str] | None = None)
 
 
 def trigger_of(config: Config, name: str, position: int = 0) -> TriggerConfig:
-    package = config.package(name)
+    package = package_named(config, name)
     assert package is not None
     return package.triggers[position]
 

@@ -9,7 +9,7 @@ import pytest
 
 from thoth.package_releases import progress as progress_module
 from thoth.package_releases import report as report_module
-from thoth.package_releases.job import _unchanged
+from thoth.package_releases.phases.scan import unchanged as _unchanged
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.report import (
     HISTORY_RELEASES,
@@ -30,7 +30,7 @@ def sample_report() -> RunReport:
     report.finished_at = START + timedelta(seconds=2.5)
     report.indexes.append(IndexReport(url=INDEX, packages_checked=3, not_modified=1, not_found=1, new_releases=2))
     report.feeds.append(FeedReport(url="https://pypi.org/rss/updates.xml", index_url=INDEX, items=100))
-    report.new_releases += [Release("click", "8.1", INDEX), Release("flask", "3.0", INDEX)]
+    report.new_releases.extend([Release("click", "8.1", INDEX), Release("flask", "3.0", INDEX)])
     report.add_error("foo", INDEX, "HTTP 503 from https://pypi.org/simple/foo/ after 4 attempts")
     report.notifications = NotificationCounts(sent=1, pending=1)
     return report
@@ -162,7 +162,7 @@ def test_release_log_keeps_every_release_in_order_and_counts_by_index() -> None:
     log.extend(releases[:70])
     partial = iter(log)
     assert next(partial) == releases[0]  # an iteration cut short must not disturb later appends
-    log += releases[70:]
+    log.extend(releases[70:])
     assert len(log) == 120
     assert list(log) == releases
     assert log.first(3) == releases[:3]
@@ -174,7 +174,7 @@ def test_release_log_keeps_every_release_in_order_and_counts_by_index() -> None:
 def test_json_report_streams_every_release_and_history_keeps_the_first() -> None:
     report = RunReport(started_at=START, dry_run=False)
     report.finished_at = START
-    report.new_releases += [Release("p", f"0.{i}", INDEX) for i in range(250)]
+    report.new_releases.extend(Release("p", f"0.{i}", INDEX) for i in range(250))
     document = json.loads(report.render_json())
     assert document["new_release_count"] == 250
     assert [r["package_version"] for r in document["new_releases"]] == [f"0.{i}" for i in range(250)]

@@ -16,10 +16,12 @@ from typing import cast
 import click
 
 from thoth.package_releases import __version__
-from thoth.package_releases.config import DEFAULT_CONFIG, ConfigError
-from thoth.package_releases.job import Job, RunFailed, Settings
+from thoth.package_releases import settings as defaults
+from thoth.package_releases.config import ConfigError
+from thoth.package_releases.job import Job, RunFailed
 from thoth.package_releases.redact import mask_text
 from thoth.package_releases.report import RunReport
+from thoth.package_releases.settings import Settings
 
 _LOGGER = logging.getLogger("thoth.package_releases")
 
@@ -80,7 +82,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     "--monitoring-config",
     "-m",
     "config",
-    default=DEFAULT_CONFIG,
+    default=defaults.DEFAULT_CONFIG,
     show_default=True,
     envvar=_env("CONFIG"),
     show_envvar=True,
@@ -98,7 +100,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".thoth-data"),
+    default=defaults.DEFAULT_DATA_DIR,
     show_default=True,
     envvar=_env("DATA_DIR"),
     show_envvar=True,
@@ -137,7 +139,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
-    default=16,
+    default=defaults.DEFAULT_CONCURRENCY,
     show_default=True,
     envvar=_env("CONCURRENCY"),
     show_envvar=True,
@@ -146,7 +148,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 3600),
-    default=30.0,
+    default=defaults.DEFAULT_TIMEOUT,
     show_default=True,
     envvar=_env("TIMEOUT"),
     show_envvar=True,
@@ -156,7 +158,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--chunk-size",
     type=click.IntRange(1, 100_000),
-    default=500,
+    default=defaults.DEFAULT_CHUNK_SIZE,
     show_default=True,
     envvar=_env("CHUNK_SIZE"),
     show_envvar=True,
@@ -174,7 +176,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--shard-index",
     type=click.IntRange(0, None),
-    default=0,
+    default=defaults.DEFAULT_SHARD_INDEX,
     show_default=True,
     envvar=[_env("SHARD_INDEX"), "JOB_COMPLETION_INDEX"],
     show_envvar=True,
@@ -183,7 +185,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--shard-count",
     type=click.IntRange(1, 1024),
-    default=1,
+    default=defaults.DEFAULT_SHARD_COUNT,
     show_default=True,
     envvar=_env("SHARD_COUNT"),
     show_envvar=True,
@@ -208,7 +210,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--notification-attempts",
     type=click.IntRange(1, 1000),
-    default=10,
+    default=defaults.DEFAULT_NOTIFICATION_ATTEMPTS,
     show_default=True,
     envvar=_env("NOTIFICATION_ATTEMPTS"),
     show_envvar=True,
@@ -268,8 +270,10 @@ def main(
     """
     if shard_index >= shard_count:
         raise click.BadParameter(f"must be lower than --shard-count ({shard_count})", param_hint="--shard-index")
-    if not feeds and not scan:
+    if not feeds and not scan and not init_schema:
         raise click.UsageError("--no-feeds and --no-scan together leave nothing to do")
+    if not feeds and not scan and dry_run:
+        raise click.UsageError("--init-schema --no-feeds --no-scan only migrates: --dry-run leaves nothing to do")
     _init_logging(verbose)
     settings = Settings(
         config=config,
@@ -304,7 +308,7 @@ def main(
         exit_code = EXIT_FAILED
     if job.stop.signal is not None:
         exit_code = EXIT_TERMINATED
-    _emit(job.report, report_path)
+    _emit(job.report, report_path, migrated=job.migration.render_text() if job.migration else None)
     if exit_code == EXIT_TERMINATED:
         # Requests still in flight in worker threads would hold the interpreter's exit for up to --timeout;
         # everything worth keeping is committed and reported, so leave now.
@@ -346,12 +350,12 @@ def _thoth_common_init_logging() -> Callable[[], None]:
     return cast(Callable[[], None], module.init_logging)
 
 
-def _emit(report: RunReport, report_path: str | None) -> None:
+def _emit(report: RunReport, report_path: str | None, *, migrated: str | None = None) -> None:
     if report.finished_at is None:
         from datetime import UTC, datetime
 
         report.finished_at = datetime.now(UTC)
-    click.echo(report.render_text(), err=True, nl=False)
+    click.echo(migrated or report.render_text(), err=True, nl=False)
     if report_path == "-":
         report.write_json(sys.stdout)
         sys.stdout.flush()

@@ -151,17 +151,11 @@ class Config:
     indexes: tuple[IndexConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
     packages: tuple[PackageConfig, ...] = ()
-    legacy_format: bool = False
 
     @property
     def monitored_names(self) -> frozenset[str]:
         """Return the normalized names of the monitored packages."""
         return frozenset(package.name for package in self.packages)
-
-    def package(self, name: str) -> PackageConfig | None:
-        """Return the monitored package with this name (compared after PEP 503 normalization), if any."""
-        wanted = normalize_name(name)
-        return next((package for package in self.packages if package.name == wanted), None)
 
 
 def load_config(
@@ -419,7 +413,7 @@ class _Parser:
         if keys & set(_SECTIONS):
             # A typo ("package:") next to real sections would otherwise read as a legacy package list.
             _mapping(document, "", _SECTIONS)
-        return Config(source=source, packages=self._packages(document, ""), legacy_format=True)
+        return Config(source=source, packages=self._packages(document, ""))
 
     def _indexes(self, value: object, path: str) -> tuple[IndexConfig, ...]:
         indexes: dict[str, IndexConfig] = {}

@@ -1,10 +1,14 @@
-"""Which database a run uses: an explicit URL, Thoth's KNOWLEDGE_GRAPH_* variables, or the embedded server."""
+"""Which database a run uses (an explicit URL, Thoth's KNOWLEDGE_GRAPH_* variables, or the embedded server), opened."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
+
+from thoth.package_releases.embedded_db import EmbeddedDatabase
+from thoth.package_releases.phases.ports import Adapters, DatabaseError, StorePort
+from thoth.package_releases.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,57 @@ def choose_database(database_url: str | None, environ: Mapping[str, str]) -> Dat
     if from_environment:
         return DatabaseChoice(from_environment, "from the KNOWLEDGE_GRAPH_* variables")
     return DatabaseChoice(None, "no --database-url or KNOWLEDGE_GRAPH_HOST given")
+
+
+@dataclass
+class OpenDatabase:
+    """The store a run uses, how to describe it, and the embedded server behind it (if any)."""
+
+    store: StorePort
+    description: str
+    source: str  # how it was chosen, for the log line
+    migrate_graph: bool  # whether the knowledge graph is brought to thoth-storages' head (else only checked)
+    embedded: EmbeddedDatabase | None = None
+
+    def close(self) -> None:
+        """Close the connection and release the embedded server."""
+        self.store.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def open_database(settings: Settings, adapters: Adapters) -> OpenDatabase:
+    """Choose the run's database, start the embedded server if it is the one, and connect.
+
+    With ``--init-schema`` (and not a dry run) a database missing on its server is created. Raises
+    DatabaseError or EmbeddedDatabaseError, one line naming the database; nothing is left running then.
+    """
+    choice = choose_database(settings.database_url, settings.environ)
+    embedded: EmbeddedDatabase | None = None
+    writes = settings.init_schema and not settings.dry_run
+    try:
+        if choice.url is None:
+            embedded = EmbeddedDatabase(settings.data_dir)
+            url = embedded.start()
+        else:
+            url = choice.url
+        store = _connect(adapters, url, create=writes)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    description = store.description if choice.url else f"embedded PostgreSQL in {settings.data_dir.resolve()}"
+    return OpenDatabase(store, description, choice.source, migrate_graph=choice.embedded or writes, embedded=embedded)
+
+
+def _connect(adapters: Adapters, url: str, *, create: bool) -> StorePort:
+    """Connect; with ``create`` (--init-schema), create the database first when the server lacks it."""
+    try:
+        return adapters.connect_store(url)
+    except DatabaseError as error:
+        if "does not exist" not in str(error):
+            raise
+        if not create:
+            raise DatabaseError(f"{error}; run with --init-schema to create and migrate it") from None
+    adapters.create_database(url)
+    return adapters.connect_store(url)

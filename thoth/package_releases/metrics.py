@@ -25,18 +25,12 @@ from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.report import RunReport
 
 _LOGGER = logging.getLogger(__name__)
+_JOB_LOGGER = logging.getLogger("thoth.package_releases.job")  # the run's own warnings, as before the split
 
 JOB_NAME: Final = "package-releases"
 PREFIX: Final = "thoth_package_releases"
 
 _Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
-
-
-def run_succeeded(report: RunReport) -> bool:
-    """Return whether a run completed (not failed, skipped or stopped early) with a usable index, or with none."""
-    if report.finished_at is None or not report.succeeded:
-        return False
-    return not report.indexes or any(index.usable for index in report.indexes)
 
 
 def build_registry(
@@ -97,7 +91,7 @@ def build_registry(
     gauge("run_duration_seconds", "How long the last run took.").set(
         max((finished - report.started_at).total_seconds(), 0.0)
     )
-    succeeded = run_succeeded(report)
+    succeeded = report.succeeded
     gauge("run_success", "Whether the last run completed with at least one usable index (1) or not (0).").set(
         1 if succeeded else 0
     )
@@ -115,6 +109,34 @@ def build_registry(
         }
     )
     return registry
+
+
+def publish(
+    report: RunReport,
+    *,
+    environ: Mapping[str, str],
+    metrics_file: Path | None,
+    shard: str,
+    last_success: Callable[[], datetime | None],
+) -> None:
+    """Push the run's metrics to the configured push gateway and/or write them to ``metrics_file``; never raises.
+
+    A dry or skipped run pushes nothing: it must not replace the metrics of the real runs. ``last_success``
+    is asked only when there is something to publish. Failures are logged as warnings.
+    """
+    url = None if report.dry_run or report.skipped else pushgateway_url(environ)
+    if url is None and metrics_file is None:
+        return
+    registry = build_registry(report, environ=environ, last_success=last_success())
+    if url is not None:
+        push_error = push(registry, url, grouping_key={"shard": shard})
+        if push_error:
+            _JOB_LOGGER.warning("%s", push_error)
+    if metrics_file is not None:
+        try:
+            write_file(registry, metrics_file)
+        except OSError as error:
+            _JOB_LOGGER.warning("Could not write metrics to %s: %s", metrics_file, error.strerror)
 
 
 def pushgateway_url(environ: Mapping[str, str]) -> str | None:

@@ -29,7 +29,6 @@ class Progress:
         self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
         self._last_shown = time.monotonic()
         self._last_logged_done = 0
-        self._drawn = False
 
     def advance(self, packages: int = 1, new_releases: int = 0) -> None:
         """Count packages done (and new releases found) and show progress when it is time to."""
@@ -67,4 +66,3 @@ class Progress:
         bar = "#" * filled + "-" * (width - filled)
         self._stream.write(f"\r{self.label} [{bar}] {self.describe()}")
         self._stream.flush()
-        self._drawn = True

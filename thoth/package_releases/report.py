@@ -56,10 +56,6 @@ class ReleaseLog:
             self._spool.seek(0, io.SEEK_END)
             self._spool.writelines(lines)
 
-    def __iadd__(self, releases: Iterable[Release]) -> ReleaseLog:
-        self.extend(releases)
-        return self
-
     def __len__(self) -> int:
         return self._count
 
@@ -166,9 +162,23 @@ class RunReport:
             self.new_releases = ReleaseLog(self.new_releases)
 
     @property
+    def every_index_failed(self) -> bool:
+        """Whether indexes were scanned and not one of them was usable."""
+        return bool(self.indexes) and not any(index.usable for index in self.indexes)
+
+    @property
     def succeeded(self) -> bool:
-        """Whether the run completed: it did not fail and was not stopped early."""
-        return self.failure is None and self.interrupted is None and self.skipped is None
+        """Whether the run succeeded (the one definition, used by the report, the run history and the metrics).
+
+        It finished, did not fail, was neither skipped nor stopped early, and scanned no index or a usable one.
+        """
+        return (
+            self.finished_at is not None
+            and self.failure is None
+            and self.interrupted is None
+            and self.skipped is None
+            and not self.every_index_failed
+        )
 
     def add_error(self, package_name: str | None, index_url: str | None, error: str, *, source: str = "index") -> None:
         """Record a one-line failure (``source``: "index" or "feed")."""

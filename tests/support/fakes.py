@@ -1,0 +1,213 @@
+"""In-memory stand-ins for the edges of a run (database, index clients, feeds), to drive a Job in unit tests.
+
+They satisfy the protocols of ``thoth.package_releases.phases.ports``; the real implementations are covered
+by the integration, e2e and fault tests.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from thoth.package_releases.config import FeedConfig, IndexConfig
+from thoth.package_releases.feeds import FeedItem
+from thoth.package_releases.phases.ports import (
+    Adapters,
+    FeedResult,
+    FetchStatus,
+    IndexClientPort,
+    ListingResult,
+    ProjectResult,
+)
+from thoth.package_releases.releases import missing_releases
+from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, OutboxEntry, PageValidators
+
+T = TypeVar("T")
+
+FAILING = None  # a project of a FakeIndex whose page cannot be fetched
+
+
+class FakeGraph:
+    """The knowledge graph: index rows and the versions recorded per index id."""
+
+    def __init__(self) -> None:
+        self.rows: list[IndexRow] = []
+        self.versions: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+
+    def add_index(self, url: str, *, enabled: bool = True, only_if_package_seen: bool = False) -> IndexRow:
+        """Register an index and return its row."""
+        row = IndexRow(len(self.rows) + 1, url, None, True, enabled, only_if_package_seen)
+        self.rows.append(row)
+        return row
+
+    def revision(self) -> str | None:
+        return "head"
+
+    def register_indexes(self, configs: Iterable[IndexConfig]) -> list[str]:
+        added = []
+        for config in configs:
+            if all(row.url != config.url for row in self.rows):
+                self.add_index(config.url, enabled=config.enabled, only_if_package_seen=config.only_if_package_seen)
+                added.append(config.url)
+        return added
+
+    def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
+        return [row for row in self.rows if row.enabled or not enabled_only]
+
+    def known_names(self) -> set[str]:
+        return {name for by_name in self.versions.values() for name, versions in by_name.items() if versions}
+
+
+class FakeState:
+    """The job's own state: validators, an outbox that stays empty, run history, the lock."""
+
+    def __init__(self) -> None:
+        self.locked = False
+        self.pages: dict[tuple[str, str], PageValidators] = {}
+        self.listings: dict[tuple[str, str], PageValidators] = {}
+        self.runs: list[tuple[str, bool]] = []
+
+    def try_lock(self, shard_index: int = 0, shard_count: int = 1, *, scope: str = "scan") -> bool:
+        if self.locked:
+            return False
+        self.locked = True
+        return True
+
+    def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
+        return {name: self.pages[index_url, name] for name in names if (index_url, name) in self.pages}
+
+    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
+        return self.listings.get((index_url, shard))
+
+    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
+        self.listings[index_url, shard] = validators
+
+    def pending_notifications(self) -> Sequence[OutboxEntry]:
+        return []
+
+    def mark_notification(self, entry_id: int, *, status: str, attempts: int, error: str | None) -> None:
+        raise AssertionError("the fake outbox is empty")
+
+    def outbox_counts(self, shard_index: int = 0, shard_count: int = 1) -> dict[str, int]:
+        return {"pending": 0, "sent": 0, "dead": 0}
+
+    def save_run(self, started_at: datetime, finished_at: datetime, shard: str, succeeded: bool, summary: str) -> None:
+        self.runs.append((shard, succeeded))
+
+    def last_successful_run(self, shard: str) -> datetime | None:
+        return None
+
+
+class FakeStore:
+    """A database in memory; ``recorded`` lists the names of each chunk recorded (one transaction each)."""
+
+    description = "fake database"
+
+    def __init__(self) -> None:
+        self.graph = FakeGraph()
+        self.state = FakeState()
+        self.closed = False
+        self.recorded: list[list[str]] = []  # the names of each recorded chunk, in order
+
+    def ensure_schema(self, *, migrate_graph: bool) -> None:
+        pass
+
+    def record(
+        self,
+        index: IndexRow,
+        found: Mapping[str, Iterable[str]],
+        pages: Mapping[str, PageValidators],
+        *,
+        notifier: Notifier | None = None,
+        dry_run: bool = False,
+    ) -> ChunkOutcome:
+        known = self.graph.versions[index.id] if index.id is not None else {}
+        missing = missing_releases(index.url, found, known)
+        if dry_run or index.id is None:
+            return ChunkOutcome(tuple(missing), 0)
+        self.recorded.append(sorted(set(found) | set(pages)))
+        for release in missing:
+            self.graph.versions[index.id][release.package_name].add(release.package_version)
+        for name, validators in pages.items():
+            self.state.pages[index.url, name] = validators
+        return ChunkOutcome(tuple(missing), 0)
+
+    def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
+        return action()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeIndex:
+    """An index's client: ``projects`` maps a name to its versions, or to FAILING."""
+
+    def __init__(self, projects: Mapping[str, Sequence[str] | None]) -> None:
+        self.projects = dict(projects)
+        self.requested: list[str] = []
+        self.cancelled = False
+        self.closed = False
+        self.on_result: Callable[[int], None] = lambda _count: None  # called after each result is taken
+
+    def fetch_many(
+        self,
+        items: Iterable[tuple[str, PageValidators | None]],
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Generator[ProjectResult, None, None]:
+        for name, _validators in items:
+            if self.cancelled or (should_stop is not None and should_stop()):
+                return
+            self.requested.append(name)
+            versions = self.projects.get(name, ())
+            if versions is FAILING:
+                yield ProjectResult(project=name, status=FetchStatus.FAILED, error="HTTP 503")
+            elif name not in self.projects:
+                yield ProjectResult(project=name, status=FetchStatus.NOT_FOUND)
+            else:
+                yield ProjectResult(project=name, status=FetchStatus.OK, versions=tuple(versions))
+            self.on_result(len(self.requested))
+
+    def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
+        return ListingResult(status=FetchStatus.OK, projects=tuple(self.projects), validators=PageValidators(etag="L"))
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeEdges:
+    """The store, the indexes by URL and the feeds by URL a Job is given, and the Adapters that hand them out."""
+
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.indexes: dict[str, FakeIndex] = {}
+        self.feeds: dict[str, FeedResult] = {}
+
+    def add_feed(self, url: str, index_url: str, items: Sequence[tuple[str, str | None]]) -> None:
+        """Serve a feed announcing (name, version or None) items for an index."""
+        entries = tuple(FeedItem(name, version) for name, version in items)
+        self.feeds[url] = FeedResult(url=url, index_url=index_url, items=entries)
+
+    def adapters(self) -> Adapters:
+        """The factories a Job takes: each returns the fakes above."""
+
+        def index_client(index_url: str, *, verify_ssl: bool, timeout: float, concurrency: int) -> IndexClientPort:
+            return self.indexes[index_url]
+
+        def fetch_feed(feed: FeedConfig, *, timeout: float) -> FeedResult:
+            return self.feeds.get(feed.url) or FeedResult(url=feed.url, index_url=feed.index_url, error="HTTP 404")
+
+        def create_database(url: str) -> None:
+            raise AssertionError("the fake database always exists")
+
+        return Adapters(
+            connect_store=lambda _url: self.store,
+            create_database=create_database,
+            index_client=index_client,
+            fetch_feed=fetch_feed,
+        )

@@ -1,0 +1,1 @@
+"""The phases of a run (feeds, index scan, notification delivery) and what they share."""
