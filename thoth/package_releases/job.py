@@ -20,14 +20,14 @@ from thoth.package_releases import metrics, notifications
 from thoth.package_releases.config import Config, FeedConfig, load_config
 from thoth.package_releases.database import choose_database
 from thoth.package_releases.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError
-from thoth.package_releases.feeds import fetch_feed
 from thoth.package_releases.graph import ConnectionLost, DatabaseError, Graph, create_database
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked, shard_of
 from thoth.package_releases.report import FeedReport, IndexReport, RunReport
 from thoth.package_releases.schema import SchemaError
-from thoth.package_releases.simple_index import FetchStatus, ProjectVersions, SimpleIndexClient
+from thoth.package_releases.sources.feeds import fetch_feed
+from thoth.package_releases.sources.index import FetchStatus, ProjectResult, SimpleIndexClient
 from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
 
 _LOGGER = logging.getLogger(__name__)
@@ -280,6 +280,7 @@ class Job:
                 verify_ssl=index.verify_ssl,
                 timeout=self.settings.timeout,
                 concurrency=self.settings.concurrency,
+                environ=self.settings.environ,
             )
             self._clients[index.url] = client
         return client
@@ -351,7 +352,7 @@ class Job:
     def _count(
         self,
         index: IndexRow,
-        result: ProjectVersions,
+        result: ProjectResult,
         previous: PageValidators | None,
         report: IndexReport,
         found: dict[str, tuple[str, ...]],
@@ -389,7 +390,7 @@ class Job:
     def _read_feed(
         self, config: Config, feed: FeedConfig, indexes: Sequence[IndexRow], notifier: Notifier | None
     ) -> None:
-        result = fetch_feed(feed, timeout=self.settings.timeout)
+        result = fetch_feed(feed, timeout=self.settings.timeout, environ=self.settings.environ)
         report = FeedReport(url=mask_url(feed.url), index_url=feed.index_url, items=len(result.items))
         self.report.feeds.append(report)
         if result.error:
@@ -555,7 +556,7 @@ class Job:
                 _LOGGER.debug("No last successful run for the metrics: %s", error)
         registry = metrics.build_registry(self.report, environ=environ, last_success=last_success)
         if url is not None:
-            push_error = metrics.push(registry, url, grouping_key={"shard": self._shard_label()})
+            push_error = metrics.push(registry, url, grouping_key={"shard": self._shard_label()}, environ=environ)
             if push_error:
                 _LOGGER.warning("%s", push_error)
         if self.settings.metrics_file is not None:
