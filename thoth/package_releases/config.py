@@ -23,21 +23,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 import yaml
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from thoth.package_releases.normalize import PYPI_SIMPLE_URL, is_project_name, normalize_index_url, normalize_name
 from thoth.package_releases.redact import mask_text, mask_url
-from thoth.package_releases.sources.http import (
-    BodyError,
-    BodyProblem,
-    declared_too_large,
-    describe_failure,
-    new_session,
-    read_body,
-)
+from thoth.package_releases.sources.http import BodyError, BodyProblem, RequestFailed, get, new_session
 from thoth.package_releases.template import TemplateError, check_template, render
 
 DEFAULT_CONFIG = "config/thoth.yaml"
@@ -215,24 +207,19 @@ def _read_file(path: str, max_bytes: int) -> str:
 
 
 def _fetch(url: str, environ: Mapping[str, str], timeout: float, max_bytes: int) -> str:
-    too_large = ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes")
     try:
-        with new_session(environ) as session, session.get(url, timeout=timeout, stream=True) as response:
-            if response.status_code >= 400:
-                raise ConfigError(
-                    url, "", f"cannot fetch the configuration: HTTP {response.status_code} {response.reason or ''}"
-                )
-            if declared_too_large(response, max_bytes) is not None:
-                raise too_large
-            data = read_body(response, max_bytes=max_bytes, timeout=timeout)
+        with new_session(environ) as session:
+            reply = get(session, url, timeout=timeout, max_bytes=max_bytes)
+    except RequestFailed as failure:
+        raise ConfigError(url, "", f"cannot fetch the configuration: {failure.reason}") from None
     except BodyError as error:
         if error.problem is BodyProblem.TOO_LARGE:
-            raise too_large from None
+            raise ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes") from None
         detail = error.detail or f"not received within {timeout:g} s"
         raise ConfigError(url, "", f"cannot fetch the configuration: {detail}") from None
-    except requests.RequestException as error:
-        raise ConfigError(url, "", f"cannot fetch the configuration: {describe_failure(error)}") from None
-    return _decode(data, url)
+    if reply.status >= 400:
+        raise ConfigError(url, "", f"cannot fetch the configuration: HTTP {reply.status} {reply.reason}")
+    return _decode(reply.body, url)
 
 
 def _decode(data: bytes, source: str) -> str:

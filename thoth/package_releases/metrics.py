@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import requests
 from prometheus_client import CollectorRegistry, Gauge, Info, push_to_gateway, write_to_textfile
 
 from thoth.package_releases import __version__, distribution_version
@@ -187,7 +188,8 @@ def _gateway(url: str, environ: Mapping[str, str]) -> tuple[str, _Handler]:
                 )
                 with response:
                     if response.status_code >= 300:  # a redirect of a PUT is not followed
-                        raise OSError(f"error talking to pushgateway: {response.status_code} {response.reason or ''}")
+                        # Worded as urllib (prometheus_client's own handler) words it, as the logs always had it.
+                        raise requests.HTTPError(f"HTTP Error {response.status_code}: {response.reason or ''}".strip())
 
         return send
 

@@ -29,15 +29,7 @@ import requests
 from thoth.package_releases.config import FeedConfig
 from thoth.package_releases.normalize import is_project_name, normalize_name, normalize_version
 from thoth.package_releases.redact import describe, mask_url, one_line
-from thoth.package_releases.sources.http import (
-    USER_AGENT,
-    BodyError,
-    BodyProblem,
-    declared_too_large,
-    describe_failure,
-    new_session,
-    read_body,
-)
+from thoth.package_releases.sources.http import USER_AGENT, BodyError, BodyProblem, RequestFailed, get, new_session
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -233,23 +225,18 @@ def _download(session: requests.Session, url: str, timeout: float, max_bytes: in
     """Return the body and content type of a 200 response to a GET of the feed; raise _DownloadError."""
     shown_url = mask_url(url)
     try:
-        response = session.get(
-            url, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}, timeout=(timeout, timeout), stream=True
+        reply = get(
+            session, url, timeout=timeout, max_bytes=max_bytes, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
         )
-    except requests.RequestException as error:
-        raise _DownloadError(one_line(f"{shown_url}: {describe_failure(error)}")) from None
-    with response:
-        if response.status_code != 200:
-            raise _DownloadError(one_line(f"{shown_url}: HTTP {response.status_code} {response.reason or ''}"))
-        declared = declared_too_large(response, max_bytes)
-        if declared is not None:
-            raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes ({declared} declared)")
-        try:
-            body = read_body(response, max_bytes=max_bytes, timeout=timeout)
-        except BodyError as error:
-            if error.problem is BodyProblem.TOO_LARGE:
-                raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes") from None
-            if error.problem is BodyProblem.TOO_SLOW:
-                raise _DownloadError(f"{shown_url}: body not received within {timeout:g} s") from None
-            raise _DownloadError(one_line(f"{shown_url}: body not received: {error.detail}")) from None
-        return body, response.headers.get("Content-Type")
+    except RequestFailed as failure:
+        raise _DownloadError(one_line(f"{shown_url}: {failure.reason}")) from None
+    except BodyError as error:
+        if error.problem is BodyProblem.TOO_LARGE:
+            declared = f" ({error.detail})" if error.detail else ""
+            raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes{declared}") from None
+        if error.problem is BodyProblem.TOO_SLOW:
+            raise _DownloadError(f"{shown_url}: body not received within {timeout:g} s") from None
+        raise _DownloadError(one_line(f"{shown_url}: body not received: {error.detail}")) from None
+    if reply.status != 200:
+        raise _DownloadError(one_line(f"{shown_url}: HTTP {reply.status} {reply.reason}"))
+    return reply.body, reply.headers.get("Content-Type")

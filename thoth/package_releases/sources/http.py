@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from thoth.package_releases import __version__
 from thoth.package_releases.redact import describe
@@ -269,7 +271,10 @@ class BodyProblem(enum.Enum):
 
 
 class BodyError(Exception):
-    """A body that could not be read whole; ``detail`` describes the exception behind a read timeout or truncation."""
+    """A body that could not be read whole.
+
+    ``detail`` describes the exception behind a read timeout or a truncation, or the size a too large body declared.
+    """
 
     def __init__(self, problem: BodyProblem, detail: str = "") -> None:
         super().__init__(f"{problem.value}: {detail}" if detail else problem.value)
@@ -277,10 +282,47 @@ class BodyError(Exception):
         self.detail = detail
 
 
-def declared_too_large(response: requests.Response, max_bytes: int) -> str | None:
-    """Return the Content-Length a response declares when it exceeds ``max_bytes``, else None."""
-    declared = response.headers.get("Content-Length", "").strip()
-    return declared if declared.isdigit() and int(declared) > max_bytes else None
+@dataclass(frozen=True)
+class Reply:
+    """A response to a GET, with its whole body (empty when the body of an error status could not be read)."""
+
+    status: int
+    reason: str
+    headers: CaseInsensitiveDict[str]
+    body: bytes
+
+
+def get(
+    session: requests.Session,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+    body_timeout: float | None = None,
+) -> Reply:
+    """Return the answer to one GET of ``url``, its body read within ``max_bytes`` and ``body_timeout`` seconds.
+
+    ``timeout`` bounds connecting and each read, and is the default ``body_timeout``. Raises RequestFailed when
+    no answer came, and BodyError when a 2xx answer's body could not be read whole (declared or found larger
+    than ``max_bytes``, too slow, cut off).
+    """
+    try:
+        response = session.get(url, headers=headers, timeout=timeout, stream=True)
+    except requests.RequestException as error:
+        raise transport_failure(error) from None
+    with response:
+        success = 200 <= response.status_code < 300
+        declared = response.headers.get("Content-Length", "").strip()
+        if success and declared.isdigit() and int(declared) > max_bytes:
+            raise BodyError(BodyProblem.TOO_LARGE, f"{declared} declared")
+        try:
+            body = read_body(response, max_bytes=max_bytes, timeout=timeout if body_timeout is None else body_timeout)
+        except BodyError:
+            if success:
+                raise
+            body = b""  # an error's status says enough
+        return Reply(response.status_code, response.reason or "", response.headers, body)
 
 
 def read_body(

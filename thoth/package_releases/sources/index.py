@@ -17,21 +17,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
-import requests
-from requests.structures import CaseInsensitiveDict
-
 from thoth.package_releases.normalize import normalize_name
 from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.sources.http import (
     BodyError,
     BodyProblem,
+    Reply,
     RequestFailed,
     backoff_delay,
+    get,
     new_session,
-    read_body,
     retry_after,
     retryable_status,
-    transport_failure,
 )
 from thoth.package_releases.sources.pages import (
     ACCEPT,
@@ -98,13 +95,6 @@ class _FetchFailedError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    headers: CaseInsensitiveDict[str]
-    body: bytes
-
-
 def _conditional_headers(validators: PageValidators) -> dict[str, str]:
     """Return the request headers that make a request conditional on the validators."""
     headers: dict[str, str] = {}
@@ -123,7 +113,7 @@ def _not_modified_validators(old: PageValidators, headers: Mapping[str, str]) ->
     return PageValidators(etag=old.etag, last_modified=old.last_modified, serial=serial)
 
 
-def _new_validators(reply: _Reply, body_serial: int | None) -> PageValidators:
+def _new_validators(reply: Reply, body_serial: int | None) -> PageValidators:
     header_serial = as_serial(reply.headers.get("X-PyPI-Last-Serial"))
     return PageValidators(
         etag=reply.headers.get("ETag"),
@@ -321,7 +311,7 @@ class SimpleIndexClient:
         return ProjectResult(name, FetchStatus.OK, page.versions, page.invalid_versions, validators, page=page)
 
     @staticmethod
-    def _read_page(name: str, url: str, reply: _Reply) -> tuple[ProjectPage, PageValidators]:
+    def _read_page(name: str, url: str, reply: Reply) -> tuple[ProjectPage, PageValidators]:
         if reply.status != 200:
             raise _FetchFailedError(one_line(f"HTTP {reply.status} from {mask_url(url)}"))
         try:
@@ -330,7 +320,7 @@ class SimpleIndexClient:
             raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
         return page, _new_validators(reply, page.serial)
 
-    def _request(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> _Reply:
+    def _request(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Reply:
         """Return the final response to a GET, retrying transient failures; raise _FetchFailedError.
 
         The project listing of a large index (PyPI's is ~30 MB) gets larger size and time limits than a page.
@@ -359,22 +349,16 @@ class SimpleIndexClient:
         plural = "s" if attempts > 1 else ""
         raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)} after {attempts} attempt{plural}"))
 
-    def _attempt(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> _Reply:
+    def _attempt(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Reply:
         """Return one response with its whole body; raise RequestFailed."""
         timeout = self._timeout * LISTING_LIMIT_FACTOR if listing else self._timeout
         max_bytes = self._max_body_bytes * LISTING_LIMIT_FACTOR if listing else self._max_body_bytes
         try:
-            response = self._session.get(url, headers=headers, timeout=(self._timeout, self._timeout), stream=True)
-        except requests.RequestException as exc:
-            raise transport_failure(exc) from None
-        with response:
-            try:
-                body = read_body(response, max_bytes=max_bytes, timeout=timeout)
-            except BodyError as error:
-                if response.status_code == 200:
-                    raise _body_failure(error, max_bytes, timeout) from None
-                body = b""  # only a page's body matters; an error's status says enough
-            return _Reply(response.status_code, response.headers, body)
+            return get(
+                self._session, url, timeout=self._timeout, body_timeout=timeout, max_bytes=max_bytes, headers=headers
+            )
+        except BodyError as error:
+            raise _body_failure(error, max_bytes, timeout) from None
 
 
 def _body_failure(error: BodyError, max_bytes: int, timeout: float) -> RequestFailed:
