@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 import requests
 import responses
+import urllib3
+import urllib3.connection
+import urllib3.exceptions
 
 from thoth.package_releases.sources import http
 from thoth.package_releases.sources.http import (
@@ -83,10 +86,10 @@ def test_one_rule_per_kind_of_transport_failure(error: requests.RequestException
 
 
 def test_a_failure_is_described_without_the_url_requests_puts_in_it() -> None:
-    import urllib3.exceptions
-
-    refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: refused")
-    error = requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/hooks/s3cr3t", refused))
+    connection = urllib3.connection.HTTPConnection("127.0.0.1", 9)
+    refused = urllib3.exceptions.NewConnectionError(connection, "Failed to establish a new connection: refused")
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9)
+    error = requests.ConnectionError(urllib3.exceptions.MaxRetryError(pool, "/hooks/s3cr3t", refused))
 
     described = describe_failure(error)
 
