@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from thoth.package_releases.config import FeedConfig, IndexConfig
-from thoth.package_releases.feeds import FeedItem
 from thoth.package_releases.phases.ports import (
     Adapters,
     FeedResult,
@@ -22,6 +21,7 @@ from thoth.package_releases.phases.ports import (
     ProjectResult,
 )
 from thoth.package_releases.releases import missing_releases
+from thoth.package_releases.sources.feeds import FeedItem
 from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, OutboxEntry, PageValidators
 
 T = TypeVar("T")
@@ -196,10 +196,12 @@ class FakeEdges:
     def adapters(self) -> Adapters:
         """The factories a Job takes: each returns the fakes above."""
 
-        def index_client(index_url: str, *, verify_ssl: bool, timeout: float, concurrency: int) -> IndexClientPort:
+        def index_client(
+            index_url: str, *, verify_ssl: bool, timeout: float, concurrency: int, environ: Mapping[str, str]
+        ) -> IndexClientPort:
             return self.indexes[index_url]
 
-        def fetch_feed(feed: FeedConfig, *, timeout: float) -> FeedResult:
+        def fetch_feed(feed: FeedConfig, *, timeout: float, environ: Mapping[str, str]) -> FeedResult:
             return self.feeds.get(feed.url) or FeedResult(url=feed.url, index_url=feed.index_url, error="HTTP 404")
 
         def create_database(url: str) -> None:

@@ -16,7 +16,6 @@ import yaml
 from tests.support.configs import package_named
 from thoth.package_releases.config import (
     DEFAULT_CONFIG,
-    DEFAULT_FEED_INDEX,
     Config,
     ConfigError,
     FeedConfig,
@@ -26,6 +25,7 @@ from thoth.package_releases.config import (
     load_config,
     parse_config,
 )
+from thoth.package_releases.normalize import PYPI_SIMPLE_URL
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -66,7 +66,7 @@ def test_full_example() -> None:
         IndexConfig(url="http://mirror.example.com:8080/simple", verify_ssl=False, only_if_package_seen=False),
     )
     assert config.feeds == (
-        FeedConfig(url="https://pypi.org/rss/updates.xml", index_url=DEFAULT_FEED_INDEX),
+        FeedConfig(url="https://pypi.org/rss/updates.xml", index_url=PYPI_SIMPLE_URL),
         FeedConfig(url="https://mirror.example.com/rss.xml", index_url="http://mirror.example.com:8080/simple"),
     )
     assert [package.name for package in config.packages] == ["tensorflow", "click", "thoth-storages", "zope-interface"]

@@ -11,13 +11,14 @@ import requests
 import responses
 
 from tests.support.servers import FeedServer, rss_packages, rss_updates
-from thoth.package_releases.config import DEFAULT_FEED_INDEX, FeedConfig
-from thoth.package_releases.feeds import FeedError, FeedItem, FeedResult, fetch_feed, parse_feed
-from thoth.package_releases.simple_index import USER_AGENT
+from thoth.package_releases.config import FeedConfig
+from thoth.package_releases.normalize import PYPI_SIMPLE_URL
+from thoth.package_releases.sources.feeds import FeedError, FeedItem, FeedResult, fetch_feed, parse_feed
+from thoth.package_releases.sources.http import USER_AGENT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 FEED_URL = "http://127.0.0.1:9/rss/updates.xml"
-FEED = FeedConfig(url=FEED_URL, index_url=DEFAULT_FEED_INDEX)
+FEED = FeedConfig(url=FEED_URL, index_url=PYPI_SIMPLE_URL)
 
 
 def fixture(name: str) -> bytes:
@@ -168,7 +169,7 @@ def test_fetch_reads_the_feed_with_the_job_user_agent() -> None:
     assert isinstance(result, FeedResult)
     assert result.error is None
     assert result.url == FEED_URL
-    assert result.index_url == DEFAULT_FEED_INDEX
+    assert result.index_url == PYPI_SIMPLE_URL
     assert len(result.items) == 4
     assert len(result.skipped) == 1
     request = responses.calls[0].request
@@ -195,7 +196,7 @@ def test_fetch_reads_a_feed_served_with_an_html_content_type_and_a_charset() -> 
 def test_fetch_uses_the_session_given_and_leaves_it_open() -> None:
     responses.get(FEED_URL, body=fixture("empty.xml"))
     with requests.Session() as session:
-        assert fetch_feed(FEED, timeout=5, session=session) == FeedResult(FEED_URL, DEFAULT_FEED_INDEX)
+        assert fetch_feed(FEED, timeout=5, session=session) == FeedResult(FEED_URL, PYPI_SIMPLE_URL)
         assert fetch_feed(FEED, timeout=5, session=session).error is None
 
 

@@ -25,7 +25,7 @@ from thoth.package_releases.notifications import (
 )
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import NotificationCounts
-from thoth.package_releases.simple_index import USER_AGENT
+from thoth.package_releases.sources.http import USER_AGENT
 from thoth.package_releases.template import TemplateError
 from thoth.package_releases.values import OutboxEntry, Release
 

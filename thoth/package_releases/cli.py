@@ -9,13 +9,12 @@ import os
 import sys
 import types
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import cast
 
 import click
 
-from thoth.package_releases import __version__
+from thoth.package_releases import __version__, distribution_version
 from thoth.package_releases import settings as defaults
 from thoth.package_releases.config import ConfigError
 from thoth.package_releases.job import Job, RunFailed
@@ -55,20 +54,13 @@ def _env(option: str) -> str:
     return f"{ENV_PREFIX}_{option}"
 
 
-def _distribution_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
     click.echo(
         f"thoth-package-releases {__version__}\n"
-        f"thoth-storages {_distribution_version('thoth-storages')}\n"
-        f"thoth-common {_distribution_version('thoth-common')}"
+        f"thoth-storages {distribution_version('thoth-storages') or 'not installed'}\n"
+        f"thoth-common {distribution_version('thoth-common') or 'not installed'}"
     )
     ctx.exit(EXIT_OK)
 

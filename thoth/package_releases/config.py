@@ -23,17 +23,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 import yaml
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from thoth.package_releases.normalize import normalize_index_url, normalize_name
+from thoth.package_releases.normalize import PYPI_SIMPLE_URL, is_project_name, normalize_index_url, normalize_name
 from thoth.package_releases.redact import mask_text, mask_url
+from thoth.package_releases.sources.http import BodyError, BodyProblem, RequestFailed, get, new_session
 from thoth.package_releases.template import TemplateError, check_template, render
 
 DEFAULT_CONFIG = "config/thoth.yaml"
-DEFAULT_FEED_INDEX = "https://pypi.org/simple"
 TRIGGER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH"})
 
 _SECTIONS = ("indexes", "feeds", "packages")
@@ -51,13 +50,11 @@ _TRIGGER_KEYS = (
     "index_url",
 )
 _CREDENTIALS_HINT = "credentials must not be written in the configuration; put them in ~/.netrc (see README)"
-# PEP 508 project names.
-_PROJECT_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 # RFC 9110 header field names.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # Values substituted for release fields when checking that a trigger template renders to something valid.
-_SAMPLE_RELEASE = {"package_name": "example", "package_version": "1.0.0", "index_url": DEFAULT_FEED_INDEX}
+_SAMPLE_RELEASE = {"package_name": "example", "package_version": "1.0.0", "index_url": PYPI_SIMPLE_URL}
 # A payload is small; the limits stop alias bombs and self-referencing YAML structures.
 _PAYLOAD_MAX_DEPTH = 32
 _PAYLOAD_MAX_NODES = 10_000
@@ -92,7 +89,7 @@ class FeedConfig:
     """An RSS feed of new releases, and the index those releases are recorded on."""
 
     url: str
-    index_url: str = DEFAULT_FEED_INDEX
+    index_url: str = PYPI_SIMPLE_URL
 
 
 @dataclass(frozen=True)
@@ -169,15 +166,16 @@ def load_config(
 
     Trigger templates are checked against ``environ`` (default: ``os.environ``). Raises ConfigError.
     """
+    environ = os.environ if environ is None else environ
     scheme = _URL_SCHEME.match(source)
     if scheme is None:
         text = _read_file(source, max_bytes)
     elif scheme.group().lower() in ("http://", "https://"):
-        text = _fetch(source, timeout, max_bytes)
+        text = _fetch(source, environ, timeout, max_bytes)
     else:
         raise ConfigError(source, "", "expected a local path or an http(s) URL")
     document = _parse_yaml(text, source)
-    return parse_config(document, source, os.environ if environ is None else environ)
+    return parse_config(document, source, environ)
 
 
 def parse_config(document: object, source: str, environ: Mapping[str, str]) -> Config:
@@ -202,24 +200,20 @@ def _read_file(path: str, max_bytes: int) -> str:
     return _decode(data, path)
 
 
-def _fetch(url: str, timeout: float, max_bytes: int) -> str:
+def _fetch(url: str, environ: Mapping[str, str], timeout: float, max_bytes: int) -> str:
     try:
-        with requests.get(url, timeout=timeout, stream=True, verify=True) as response:
-            if response.status_code >= 400:
-                raise ConfigError(
-                    url, "", f"cannot fetch the configuration: HTTP {response.status_code} {response.reason or ''}"
-                )
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes")
-            data = bytearray()
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes")
-    except requests.RequestException as error:
-        raise ConfigError(url, "", f"cannot fetch the configuration: {type(error).__name__}: {error}") from None
-    return _decode(bytes(data), url)
+        with new_session(environ) as session:
+            reply = get(session, url, timeout=timeout, max_bytes=max_bytes)
+    except RequestFailed as failure:
+        raise ConfigError(url, "", f"cannot fetch the configuration: {failure.reason}") from None
+    except BodyError as error:
+        if error.problem is BodyProblem.TOO_LARGE:
+            raise ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes") from None
+        detail = error.detail or f"not received within {timeout:g} s"
+        raise ConfigError(url, "", f"cannot fetch the configuration: {detail}") from None
+    if reply.status >= 400:
+        raise ConfigError(url, "", f"cannot fetch the configuration: HTTP {reply.status} {reply.reason}")
+    return _decode(reply.body, url)
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -441,7 +435,7 @@ class _Parser:
             url = _http_url(_required(data, "url", here), _join(here, "url"))
             if url in feeds:
                 _fail(_join(here, "url"), f"duplicate feed {url!r}")
-            index_url = _optional(data, "index_url", here, _http_url, DEFAULT_FEED_INDEX)
+            index_url = _optional(data, "index_url", here, _http_url, PYPI_SIMPLE_URL)
             feeds[url] = FeedConfig(url=url, index_url=normalize_index_url(index_url))
         return tuple(feeds.values())
 
@@ -453,7 +447,7 @@ class _Parser:
             if not isinstance(name, str):
                 _fail(path, f"expected a package name, got {_show(name)} (quote it)")
             here = _join(path, name)
-            if not _PROJECT_NAME.fullmatch(name):
+            if not is_project_name(name):
                 _fail(
                     here, "invalid package name: expected letters, digits, '.', '_' and '-', alphanumeric at both ends"
                 )

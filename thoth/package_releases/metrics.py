@@ -8,8 +8,8 @@ message and never fails the run.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import requests
 from prometheus_client import CollectorRegistry, Gauge, Info, push_to_gateway, write_to_textfile
-from prometheus_client.exposition import basic_auth_handler, default_handler
 
-from thoth.package_releases import __version__
-from thoth.package_releases.redact import describe, mask_url, one_line
+from thoth.package_releases import __version__, distribution_version
+from thoth.package_releases.redact import mask_url, one_line
 from thoth.package_releases.report import RunReport
+from thoth.package_releases.sources.http import describe_failure, new_session
 
 _LOGGER = logging.getLogger(__name__)
 _JOB_LOGGER = logging.getLogger("thoth.package_releases.job")  # the run's own warnings, as before the split
@@ -104,7 +105,7 @@ def build_registry(
     ).info(
         {
             "version": __version__,
-            "thoth_storages_version": _distribution_version("thoth-storages"),
+            "thoth_storages_version": distribution_version("thoth-storages") or "unknown",
             "deployment": environ.get("THOTH_DEPLOYMENT_NAME", ""),
         }
     )
@@ -129,7 +130,7 @@ def publish(
         return
     registry = build_registry(report, environ=environ, last_success=last_success())
     if url is not None:
-        push_error = push(registry, url, grouping_key={"shard": shard})
+        push_error = push(registry, url, grouping_key={"shard": shard}, environ=environ)
         if push_error:
             _JOB_LOGGER.warning("%s", push_error)
     if metrics_file is not None:
@@ -156,22 +157,27 @@ def pushgateway_url(environ: Mapping[str, str]) -> str | None:
 
 
 def push(
-    registry: CollectorRegistry, url: str, *, grouping_key: Mapping[str, str], timeout: float = 10.0
+    registry: CollectorRegistry,
+    url: str,
+    *,
+    grouping_key: Mapping[str, str],
+    timeout: float = 10.0,
+    environ: Mapping[str, str] | None = None,
 ) -> str | None:
     """Replace the metrics of job ``package-releases`` and this grouping key on a push gateway with the registry's.
 
-    ``url`` is ``host:port`` or an http(s) URL, possibly with credentials (sent as basic authentication).
-    Returns None on success, or one line saying why the push failed (passwords masked; not logged here);
-    never raises.
+    ``url`` is ``host:port`` or an http(s) URL, possibly with credentials (sent as basic authentication);
+    proxies and the CA bundle come from ``environ`` (default: the process environment). Returns None on
+    success, or one line saying why the push failed (passwords masked; not logged here); never raises.
     """
     shown = mask_url(url)
     try:
-        gateway, handler = _gateway(url)
+        gateway, handler = _gateway(url, os.environ if environ is None else environ)
         push_to_gateway(
             gateway, job=JOB_NAME, registry=registry, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
         )
     except Exception as error:  # any failure of the push is reported, none may end the run
-        return one_line(f"cannot push metrics to {shown}: {describe(error)}")
+        return one_line(f"cannot push metrics to {shown}: {describe_failure(error)}")
     _LOGGER.info("Pushed metrics to %s (job %s, %s)", shown, JOB_NAME, dict(grouping_key))
     return None
 
@@ -181,29 +187,32 @@ def write_file(registry: CollectorRegistry, path: Path) -> None:
     write_to_textfile(str(path), registry)
 
 
-def _gateway(url: str) -> tuple[str, _Handler]:
-    """Return the gateway URL without credentials, and the request handler that sends them (if any)."""
+def _gateway(url: str, environ: Mapping[str, str]) -> tuple[str, _Handler]:
+    """Return the gateway URL without credentials, and the request handler that sends the push (with them, if any)."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.username is None and parts.password is None:
-        return url, default_handler
-    username = unquote(parts.username or "")
-    password = unquote(parts.password or "")
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    auth: tuple[str, str] | None = None
+    bare = url
+    if parts.username is not None or parts.password is not None:
+        auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+        bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
     def handler(
         url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
     ) -> Callable[[], None]:
-        return basic_auth_handler(url, method, timeout, headers, data, username, password)
+        def send() -> None:
+            with new_session(environ) as session:
+                response = session.request(
+                    method, url, headers=dict(headers), data=data, timeout=timeout, auth=auth, allow_redirects=False
+                )
+                with response:
+                    if response.status_code >= 300:  # a redirect of a PUT is not followed
+                        # Worded as urllib (prometheus_client's own handler) words it, as the logs always had it.
+                        raise requests.HTTPError(f"HTTP Error {response.status_code}: {response.reason or ''}".strip())
+
+        return send
 
     return bare, handler
-
-
-def _distribution_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

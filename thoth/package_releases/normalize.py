@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 PYPI_SIMPLE_URL = "https://pypi.org/simple"
 _LEGACY_PYPI_SIMPLE_URLS = frozenset({"https://pypi.python.org/simple"})
+# PEP 508 project names.
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]", re.ASCII)
+
+
+def is_project_name(name: str) -> bool:
+    """Return whether a string is a valid PEP 508 project name (letters, digits, '.', '_', '-', alphanumeric ends)."""
+    return _PROJECT_NAME.fullmatch(name) is not None
 
 
 def normalize_name(name: str) -> str:

@@ -11,25 +11,28 @@ sends it again next time. Receivers should treat (package, version, index) as an
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import random
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
 
 from thoth.package_releases.config import Config, TriggerConfig
-from thoth.package_releases.redact import MASK, describe, mask_headers, mask_text, mask_url, one_line
+from thoth.package_releases.redact import display_url, mask_url, one_line, secret_header_values
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import NotificationCounts
-from thoth.package_releases.simple_index import USER_AGENT
+from thoth.package_releases.sources.http import (
+    USER_AGENT,
+    backoff_delay,
+    new_session,
+    retry_after,
+    retryable_status,
+    transport_failure,
+)
 from thoth.package_releases.template import (
     RELEASE_FIELDS,
     JsonValue,
@@ -46,17 +49,6 @@ _LOGGER = logging.getLogger(__name__)
 Status = Literal["sent", "pending", "dead"]
 
 TRIGGER_REMOVED: Final = "trigger no longer configured"
-MAX_RETRY_AFTER: Final = 60.0
-
-_RETRY_STATUSES: Final = frozenset({408, 429})
-# Secrets shorter than this are not searched for in messages: masking every "1" would garble them.
-_MIN_SECRET: Final = 4
-# Query parameters whose values are credentials, wherever a URL appears in a message.
-_SECRET_PARAMETER: Final = re.compile(
-    r"(?P<name>[?&;][^=&;#\s]*(?:token|key|secret|passw|signature|sig|auth|credential|session)[^=&;#\s]*)="
-    r"(?P<value>[^&;#\s'\"]*)",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -175,7 +167,7 @@ def deliver_pending(
     totals afterwards.
     """
     triggers = {(package.name, trigger.key): trigger for package in config.packages for trigger in package.triggers}
-    delivery = _Delivery(session if session is not None else requests.Session(), policy, environ, should_stop, sleep)
+    delivery = _Delivery(session if session is not None else new_session(environ), policy, environ, should_stop, sleep)
     sent = failed = 0
     try:
         for entry in graph.pending_notifications():
@@ -248,10 +240,10 @@ class _Delivery:
         try:
             notification = render_notification(trigger, release, self._environ)
         except TemplateError as problem:
-            reason = _one_line(f"cannot render the request: {problem}", secrets)
+            reason = one_line(f"cannot render the request: {problem}", secrets=secrets)
             _LOGGER.warning("%s: %s", what, reason)
             return self._outcome(entry, 1, reason)
-        secrets += _header_secrets(notification.headers)
+        secrets += secret_header_values(notification.headers)
         shown_url = _shown_url(trigger, release)
         self._warn_if_unverified(notification)
         tries = 0
@@ -293,29 +285,26 @@ class _Delivery:
                 allow_redirects=False,
                 stream=True,  # the answer's body is not needed
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            # An SSLError is a ConnectionError too; a bad certificate is retried like any transport failure.
-            return _Attempt(error=_one_line(_describe(error), secrets), retry=True)
         except requests.RequestException as error:
-            return _Attempt(error=_one_line(_describe(error), secrets))
+            failure = transport_failure(error)
+            return _Attempt(error=one_line(failure.reason, secrets=secrets), retry=failure.retryable)
         with response:
             code = response.status_code
-            reason = _one_line(f"HTTP {code} {response.reason or ''}", secrets)
+            reason = one_line(f"HTTP {code} {response.reason or ''}", secrets=secrets)
             if 200 <= code < 300:
                 return _Attempt(sent=True)
-            if code in _RETRY_STATUSES or code >= 500:
-                return _Attempt(error=reason, retry=True, delay=_retry_after(response.headers.get("Retry-After")))
+            if retryable_status(code):
+                return _Attempt(error=reason, retry=True, delay=retry_after(response.headers.get("Retry-After")))
             if 300 <= code < 400:
-                location = _display_url(response.headers.get("Location", ""))
-                return _Attempt(error=_one_line(f"{reason}: redirect to {location or '?'} not followed", secrets))
+                location = display_url(response.headers.get("Location", ""))
+                return _Attempt(
+                    error=one_line(f"{reason}: redirect to {location or '?'} not followed", secrets=secrets)
+                )
             return _Attempt(error=reason)
 
-    def _delay(self, tries: int, retry_after: float | None) -> float:
+    def _delay(self, tries: int, retry_after_delay: float | None) -> float:
         """Return how long to wait before the next try: Retry-After when given, else exponential with jitter."""
-        if retry_after is not None:
-            return retry_after
-        base = self._policy.backoff * 2.0 ** (tries - 1)
-        return min(base * random.uniform(1.0, 1.5), MAX_RETRY_AFTER)  # noqa: S311 (jitter, not cryptography)
+        return backoff_delay(self._policy.backoff, tries - 1, retry_after_delay)
 
     def _warn_if_unverified(self, notification: Notification) -> None:
         if notification.verify:
@@ -326,22 +315,6 @@ class _Delivery:
             _LOGGER.warning("TLS verification is off for %s (tls_verify: false in a trigger)", host)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Return the delay a Retry-After header asks for (seconds or an HTTP date), capped; None when absent or bad."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return min(float(text), MAX_RETRY_AFTER)
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return min(max(moment.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
-
-
 def _secrets(trigger: TriggerConfig, environ: Mapping[str, str]) -> list[str]:
     """Return the environment values a trigger's headers use: they must never appear in a message."""
     names: set[str] = set()
@@ -350,13 +323,7 @@ def _secrets(trigger: TriggerConfig, environ: Mapping[str, str]) -> list[str]:
             names |= placeholders(template) - RELEASE_FIELDS
         except TemplateError:
             continue
-    return [environ[name] for name in sorted(names) if len(environ.get(name, "")) >= _MIN_SECRET]
-
-
-def _header_secrets(headers: Mapping[str, str]) -> list[str]:
-    """Return the values of the credential-bearing headers of a request."""
-    masked = mask_headers(headers)
-    return [value for name, value in headers.items() if masked[name] == MASK and len(value) >= _MIN_SECRET]
+    return [environ[name] for name in sorted(names) if environ.get(name)]
 
 
 def _shown_url(trigger: TriggerConfig, release: Release) -> str:
@@ -368,41 +335,11 @@ def _shown_url(trigger: TriggerConfig, release: Release) -> str:
     try:
         names = placeholders(trigger.url) - RELEASE_FIELDS
     except TemplateError:
-        return _display_url(trigger.url)
+        return display_url(trigger.url)
     values = release_values(
         {name: f"{{{name}}}" for name in names},
         package_name=release.package_name,
         package_version=release.package_version,
         index_url=mask_url(release.index_url),
     )
-    return _display_url(render(trigger.url, values))
-
-
-def _display_url(url: str) -> str:
-    """Return a URL safe to log: no password, no credential-like query parameter values."""
-    return _mask_parameters(mask_url(url))
-
-
-def _mask_parameters(text: str) -> str:
-    return _SECRET_PARAMETER.sub(lambda m: f"{m.group('name')}={MASK}", text)
-
-
-def _describe(error: BaseException) -> str:
-    """Return an exception as 'Type: message', for a transport failure without the URL requests puts in it.
-
-    requests' connection errors name the request's path and query ("Max retries exceeded with url: ..."),
-    and a webhook URL is often a secret; urllib3's underlying reason says what went wrong without it.
-    """
-    cause = error.args[0] if isinstance(error, requests.RequestException) and error.args else None
-    reason = getattr(cause, "reason", None)
-    if not isinstance(reason, BaseException):
-        return describe(error)
-    return f"{type(error).__name__}: {reason}"
-
-
-def _one_line(text: str, secrets: Sequence[str]) -> str:
-    """Return a message on one line, shortened, with passwords, credential parameters and secrets masked."""
-    text = _mask_parameters(mask_text(text))
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return one_line(text)
+    return display_url(render(trigger.url, values))

@@ -105,6 +105,7 @@ class RunContext:
                 verify_ssl=index.verify_ssl,
                 timeout=self.settings.timeout,
                 concurrency=self.settings.concurrency,
+                environ=self.settings.environ,
             )
             self._clients[index.url] = client
         return client

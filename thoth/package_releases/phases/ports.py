@@ -16,10 +16,8 @@ from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, Outb
 
 # isort: split
 # -- the concrete modules: the only imports of them in the orchestration --------------------------------------
-from thoth.package_releases.feeds import FeedResult, fetch_feed
-from thoth.package_releases.simple_index import FetchStatus, SimpleIndexClient
-from thoth.package_releases.simple_index import ProjectListing as ListingResult
-from thoth.package_releases.simple_index import ProjectVersions as ProjectResult
+from thoth.package_releases.sources.feeds import FeedResult, fetch_feed
+from thoth.package_releases.sources.index import FetchStatus, ListingResult, ProjectResult, SimpleIndexClient
 from thoth.package_releases.store import ConnectionLost, DatabaseError, SchemaError, Store, create_database
 
 __all__ = [
@@ -150,14 +148,16 @@ class IndexClientPort(Protocol):
 class IndexClientFactory(Protocol):
     """Builds the client of one index."""
 
-    def __call__(self, index_url: str, *, verify_ssl: bool, timeout: float, concurrency: int) -> IndexClientPort:
+    def __call__(
+        self, index_url: str, *, verify_ssl: bool, timeout: float, concurrency: int, environ: Mapping[str, str]
+    ) -> IndexClientPort:
         """Return a client for the index at ``index_url``."""
 
 
 class FeedFetcher(Protocol):
     """Downloads and parses one feed; a failure is the result's ``error``."""
 
-    def __call__(self, feed: FeedConfig, *, timeout: float) -> FeedResult:
+    def __call__(self, feed: FeedConfig, *, timeout: float, environ: Mapping[str, str]) -> FeedResult:
         """Return the items of a feed, or why it could not be read."""
 
 

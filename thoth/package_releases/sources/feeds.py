@@ -15,28 +15,27 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
-import time
 import xml.sax
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import feedparser
 import requests
-import urllib3.exceptions
 
 from thoth.package_releases.config import FeedConfig
-from thoth.package_releases.normalize import normalize_name, normalize_version
+from thoth.package_releases.normalize import is_project_name, normalize_name, normalize_version
 from thoth.package_releases.redact import describe, mask_url, one_line
-from thoth.package_releases.simple_index import USER_AGENT
+from thoth.package_releases.sources.http import USER_AGENT, BodyError, BodyProblem, RequestFailed, get, new_session
 
 _LOGGER = logging.getLogger(__name__)
 
 ACCEPT: Final = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
 DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
 
-_READ_SIZE: Final = 64 * 1024
 _MAX_SHOWN_TITLE: Final = 100
 # "<name> <version>" (updates.xml) and "<name> added to PyPI" (packages.xml); names and versions hold no spaces.
 _RELEASE_TITLE: Final = re.compile(r"(\S+)\s+(\S+)")
@@ -47,8 +46,6 @@ _PROJECT_PATH: Final = re.compile(r"/project/([^/]+)(?:/([^/]+))?/?")
 _HTML_START: Final = re.compile(
     rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL
 )
-# PEP 508 project names.
-_PROJECT_NAME: Final = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -109,13 +106,15 @@ def fetch_feed(
     timeout: float,
     session: requests.Session | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    environ: Mapping[str, str] | None = None,
 ) -> FeedResult:
     """Download and parse one feed; never raises: a failure is the result's ``error`` (one line, masked).
 
-    TLS certificates are verified. ``timeout`` bounds connecting, each read, and receiving the whole body;
-    a body larger than ``max_bytes`` (after decompression) is a failure.
+    TLS certificates are verified (against the CA bundle ``environ`` names, if any; default: the process
+    environment). ``timeout`` bounds connecting, each read, and receiving the whole body; a body larger than
+    ``max_bytes`` (after decompression) is a failure.
     """
-    http = session if session is not None else requests.Session()
+    http = session if session is not None else new_session(os.environ if environ is None else environ)
     try:
         body, content_type = _download(http, feed.url, timeout, max_bytes)
         items, skipped = parse_feed(body, feed.url, content_type=content_type)
@@ -176,7 +175,7 @@ def _read_entry(entry: Any) -> FeedItem | str:
 
 def _check_reading(name: str, version: str | None) -> FeedItem | str:
     """Return the normalized item a (name, version) reading stands for, or why it is not a valid one."""
-    if not _PROJECT_NAME.fullmatch(name):
+    if not is_project_name(name):
         return f"invalid package name {_shorten(name)!r}"
     if version is None:
         return FeedItem(package_name=normalize_name(name), package_version=None)
@@ -226,38 +225,18 @@ def _download(session: requests.Session, url: str, timeout: float, max_bytes: in
     """Return the body and content type of a 200 response to a GET of the feed; raise _DownloadError."""
     shown_url = mask_url(url)
     try:
-        response = session.get(
-            url,
-            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
-            timeout=(timeout, timeout),
-            stream=True,
-            verify=True,
+        reply = get(
+            session, url, timeout=timeout, max_bytes=max_bytes, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
         )
-    except requests.RequestException as error:
-        raise _DownloadError(one_line(f"{shown_url}: {describe(error)}")) from None
-    with response:
-        if response.status_code != 200:
-            raise _DownloadError(one_line(f"{shown_url}: HTTP {response.status_code} {response.reason or ''}"))
-        declared = response.headers.get("Content-Length", "").strip()
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes ({declared} declared)")
-        return _read_limited(response, shown_url, timeout, max_bytes), response.headers.get("Content-Type")
-
-
-def _read_limited(response: requests.Response, shown_url: str, timeout: float, max_bytes: int) -> bytes:
-    """Return a response's decoded body, failing once it exceeds ``max_bytes`` or takes longer than ``timeout``."""
-    started = time.monotonic()
-    received = bytearray()
-    while True:
-        try:
-            # read1 returns after one read from the socket, so a trickling server cannot outlast the time limit.
-            chunk = response.raw.read1(_READ_SIZE, decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise _DownloadError(one_line(f"{shown_url}: body not received: {describe(error)}")) from None
-        if not chunk:
-            return bytes(received)
-        received += chunk
-        if len(received) > max_bytes:
-            raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes")
-        if time.monotonic() - started > timeout:
-            raise _DownloadError(f"{shown_url}: body not received within {timeout:g} s")
+    except RequestFailed as failure:
+        raise _DownloadError(one_line(f"{shown_url}: {failure.reason}")) from None
+    except BodyError as error:
+        if error.problem is BodyProblem.TOO_LARGE:
+            declared = f" ({error.detail})" if error.detail else ""
+            raise _DownloadError(f"{shown_url}: the feed is larger than {max_bytes} bytes{declared}") from None
+        if error.problem is BodyProblem.TOO_SLOW:
+            raise _DownloadError(f"{shown_url}: body not received within {timeout:g} s") from None
+        raise _DownloadError(one_line(f"{shown_url}: body not received: {error.detail}")) from None
+    if reply.status != 200:
+        raise _DownloadError(one_line(f"{shown_url}: HTTP {reply.status} {reply.reason}"))
+    return reply.body, reply.headers.get("Content-Type")

@@ -1,4 +1,4 @@
-"""Unit tests of the simple-API client: parsing of saved pages, and HTTP behaviour against `responses` mocks."""
+"""Unit tests of the simple-API client: its HTTP behaviour against `responses` mocks."""
 
 from __future__ import annotations
 
@@ -18,17 +18,11 @@ import requests
 import responses
 from responses import matchers
 
+from tests.support.http_traffic import Traffic
 from thoth.package_releases import __version__
-from thoth.package_releases.simple_index import (
-    ACCEPT,
-    USER_AGENT,
-    FetchStatus,
-    PageError,
-    ProjectVersions,
-    SimpleIndexClient,
-    parse_listing_page,
-    parse_project_page,
-)
+from thoth.package_releases.sources.http import USER_AGENT
+from thoth.package_releases.sources.index import FetchStatus, ProjectResult, SimpleIndexClient
+from thoth.package_releases.sources.pages import ACCEPT
 from thoth.package_releases.values import PageValidators
 
 FIXTURES = Path(__file__).parent / "fixtures" / "simple"
@@ -80,133 +74,14 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
+def traffic(mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> Traffic:
+    return Traffic().install(monkeypatch)
+
+
+@pytest.fixture
 def client(sleeps: Sleeps) -> Iterator[SimpleIndexClient]:
     with SimpleIndexClient(INDEX, backoff=0, retries=2, sleep=sleeps) as simple:
         yield simple
-
-
-# --- parsing saved pages -------------------------------------------------------------------------------------
-
-
-def test_json_page_with_pep700_versions() -> None:
-    versions, invalid, serial = parse_project_page("foo-bar", fixture("foo-bar.json"), JSON_TYPE, FOO_BAR_URL)
-
-    assert versions == ("1.0.0rc1", "1.0", "1.1", "2.0b1")
-    assert invalid == ("0.9.8-final",)
-    assert serial == 20711222  # meta._last-serial is a string on PyPI
-
-
-def test_json_page_without_versions_uses_file_names() -> None:
-    versions, invalid, serial = parse_project_page("foo-bar", fixture("foo-bar-files.json"), JSON_TYPE, FOO_BAR_URL)
-
-    # Foo_Bar-0.9.zip and Foo_Bar-1.0.tar.gz need name normalization; 1.0.0-RC1 (sdist) and 1.0.0rc1
-    # (wheel) are one version; the manylinux wheel gives 1.1.
-    assert versions == ("0.9", "1.0.0rc1", "1.0", "1.1")
-    assert invalid == ("2004d",)
-    assert serial is None
-
-
-def test_json_files_of_other_projects_and_unparsable_names_are_ignored() -> None:
-    body = json_page(files=["foo_bar-1.0.tar.gz", "foo-3.0.tar.gz", "README.txt", "foo_bar-2.0-py3-none-any.whl"])
-
-    versions, invalid, _ = parse_project_page("foo-bar", body, JSON_TYPE, FOO_BAR_URL)
-
-    assert versions == ("1.0", "2.0")
-    assert invalid == ()
-
-
-def test_versions_are_normalized_deduplicated_and_sorted_by_pep440() -> None:
-    body = json_page(versions=["1.10", "1.0.0-RC1", "1.0.0rc1", "1.9", "01.2", "1.0.0", "v2.0", "1.0.0.post1"])
-
-    versions, invalid, _ = parse_project_page("Foo_Bar", body, JSON_TYPE, FOO_BAR_URL)
-
-    assert versions == ("1.0.0rc1", "1.0.0", "1.0.0.post1", "1.2", "1.9", "1.10", "2.0")
-    assert invalid == ()
-
-
-def test_invalid_versions_are_reported_raw_once_each() -> None:
-    body = json_page(versions=["1.0", "2004d", "0.9.8-final", "2004d"])
-
-    versions, invalid, _ = parse_project_page("foo-bar", body, JSON_TYPE, FOO_BAR_URL)
-
-    assert versions == ("1.0",)
-    assert invalid == ("2004d", "0.9.8-final")
-
-
-def test_html_page_gives_versions_and_serial_comment() -> None:
-    versions, invalid, serial = parse_project_page("foo-bar", fixture("foo-bar.html"), HTML_TYPE, FOO_BAR_URL)
-
-    assert versions == ("0.9", "1.0.0rc1", "1.0", "1.1")
-    assert invalid == ("2004d",)
-    assert serial == 20711222
-
-
-def test_pep691_html_content_type_is_accepted() -> None:
-    body = b'<html><body><a href="../../files/foo_bar-3.1.tar.gz">foo_bar-3.1.tar.gz</a></body></html>'
-
-    versions, _, serial = parse_project_page("foo-bar", body, "application/vnd.pypi.simple.v1+html", FOO_BAR_URL)
-
-    assert versions == ("3.1",)
-    assert serial is None
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (b"{not json", "malformed JSON"),
-        (b"[]", "not an object"),
-        (b'{"name": "foo-bar", "files": []}', '"meta"'),
-        (b'{"meta": {"api-version": "2.0"}, "files": []}', "unsupported repository version 2.0"),
-        (b'{"meta": {"api-version": "1.0"}, "files": [], "versions": "1.0"}', '"versions"'),
-        (b'{"meta": {"api-version": "1.0"}, "files": {}}', '"files"'),
-        (b'{"meta": {"api-version": "1.0"}, "files": [{"url": "x"}]}', '"filename"'),
-    ],
-)
-def test_malformed_json_raises_page_error(body: bytes, reason: str) -> None:
-    with pytest.raises(PageError, match=reason) as raised:
-        parse_project_page("foo-bar", body, JSON_TYPE, FOO_BAR_URL)
-    assert "\n" not in str(raised.value)
-
-
-def test_unexpected_content_type_raises_page_error() -> None:
-    with pytest.raises(PageError, match="unexpected content type 'application/json'"):
-        parse_project_page("foo-bar", fixture("foo-bar.json"), "application/json", FOO_BAR_URL)
-
-
-def test_html_with_unsupported_repository_version_raises_page_error() -> None:
-    body = b'<html><head><meta name="pypi:repository-version" content="2.0"></head><body></body></html>'
-
-    with pytest.raises(PageError, match="malformed HTML"):
-        parse_project_page("foo-bar", body, HTML_TYPE, FOO_BAR_URL)
-
-
-def test_json_listing_with_serials() -> None:
-    projects, serials = parse_listing_page(fixture("index.json"), JSON_TYPE, f"{INDEX}/")
-
-    assert projects == ("0", "foo-bar", "requests", "zope-interface", "django")
-    assert serials == {
-        "0": 3075854,
-        "foo-bar": 20711222,
-        "requests": 27003015,
-        "zope-interface": 26981330,
-        "django": 27002988,
-    }
-
-
-def test_json_listing_without_every_serial_gives_none() -> None:
-    body = b'{"meta": {"api-version": "1.0"}, "projects": [{"name": "a", "_last-serial": 1}, {"name": "B"}]}'
-
-    projects, serials = parse_listing_page(body, JSON_TYPE, f"{INDEX}/")
-
-    assert projects == ("a", "b")
-    assert serials is None
-
-
-def test_html_listing() -> None:
-    projects, serials = parse_listing_page(fixture("index.html"), HTML_TYPE, f"{INDEX}/")
-
-    assert projects == ("0", "foo-bar", "requests", "zope-interface", "django")
-    assert serials is None
 
 
 # --- fetching -------------------------------------------------------------------------------------------------
@@ -356,7 +231,7 @@ def test_page_still_stale_after_one_retry_is_stale(mocked: responses.RequestsMoc
     assert len(mocked.calls) == 2
 
 
-def test_503_then_200_succeeds(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
+def test_503_then_200_succeeds(mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic) -> None:
     mocked.get(FOO_BAR_URL, status=503, body="busy")
     mocked.get(FOO_BAR_URL, body=json_page(versions=["1.0"]), content_type=JSON_TYPE)
 
@@ -364,9 +239,8 @@ def test_503_then_200_succeeds(mocked: responses.RequestsMock, client: SimpleInd
 
     assert result.status is FetchStatus.OK
     assert result.versions == ("1.0",)
-    stats = client.stats()
-    assert stats.retries == 1
-    assert stats.by_status == {"503": 1, "200": 1}
+    assert traffic.requests - 1 == 1  # one retry of the one page
+    assert traffic.by_status == {"503": 1, "200": 1}
 
 
 def test_retry_after_seconds_is_honoured(
@@ -408,7 +282,9 @@ def test_backoff_grows_exponentially_with_jitter(mocked: responses.RequestsMock,
         assert 2**attempt <= delay <= 1.5 * 2**attempt
 
 
-def test_persistent_500_fails_after_all_attempts(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
+def test_persistent_500_fails_after_all_attempts(
+    mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic
+) -> None:
     mocked.get(FOO_BAR_URL, status=500, body="oops")
 
     result = client.project_versions("foo-bar", PageValidators(etag='"keep"'))
@@ -417,7 +293,7 @@ def test_persistent_500_fails_after_all_attempts(mocked: responses.RequestsMock,
     assert result.error == f"HTTP 500 from {FOO_BAR_URL} after 3 attempts"
     assert result.validators == PageValidators(etag='"keep"')
     assert len(mocked.calls) == 3
-    assert client.stats().retries == 2
+    assert traffic.requests - 1 == 2  # two retries of the one page
 
 
 def test_other_client_errors_are_not_retried(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
@@ -464,7 +340,9 @@ def test_oversized_body_fails_without_retry(mocked: responses.RequestsMock) -> N
     assert len(mocked.calls) == 1
 
 
-def test_connection_error_is_retried_then_fails(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
+def test_connection_error_is_retried_then_fails(
+    mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic
+) -> None:
     mocked.get(FOO_BAR_URL, body=requests.ConnectionError("Connection reset by peer"))
 
     result = client.project_versions("foo-bar")
@@ -472,17 +350,17 @@ def test_connection_error_is_retried_then_fails(mocked: responses.RequestsMock, 
     assert result.status is FetchStatus.FAILED
     assert result.error == f"ConnectionError: Connection reset by peer from {FOO_BAR_URL} after 3 attempts"
     assert len(mocked.calls) == 3
-    assert client.stats().by_status == {"error": 3}
+    assert traffic.by_status == {"error": 3}
 
 
-def test_timeout_is_retried(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
+def test_timeout_is_retried(mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic) -> None:
     mocked.get(FOO_BAR_URL, body=requests.ReadTimeout("read timed out"))
     mocked.get(FOO_BAR_URL, body=json_page(versions=["1.0"]), content_type=JSON_TYPE)
 
     result = client.project_versions("foo-bar")
 
     assert result.status is FetchStatus.OK
-    assert client.stats().by_status == {"error": 1, "200": 1}
+    assert traffic.by_status == {"error": 1, "200": 1}
 
 
 def test_tls_error_is_not_retried(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
@@ -496,7 +374,7 @@ def test_tls_error_is_not_retried(mocked: responses.RequestsMock, client: Simple
     assert len(mocked.calls) == 1
 
 
-def test_truncated_body_is_retried(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
+def test_truncated_body_is_retried(mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic) -> None:
     body = json_page(versions=["1.0"])
     mocked.get(FOO_BAR_URL, body=body[:20], content_type=JSON_TYPE, headers={"Content-Length": str(len(body))})
     mocked.get(FOO_BAR_URL, body=body, content_type=JSON_TYPE)
@@ -505,7 +383,7 @@ def test_truncated_body_is_retried(mocked: responses.RequestsMock, client: Simpl
 
     assert result.status is FetchStatus.OK
     assert result.versions == ("1.0",)
-    assert client.stats().retries == 1
+    assert traffic.requests - 1 == 1  # one retry of the one page
 
 
 def test_persistently_truncated_body_fails(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
@@ -671,7 +549,9 @@ def test_fetch_many_stops_submitting_when_closed_early(mocked: responses.Request
     assert len(mocked.calls) <= 4
 
 
-def test_stats_count_statuses_bytes_and_retries(mocked: responses.RequestsMock, client: SimpleIndexClient) -> None:
+def test_traffic_statuses_bytes_and_retries(
+    mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic
+) -> None:
     ok_body = json_page(versions=["1.0"])
     mocked.get(f"{INDEX}/a/", body=ok_body, content_type=JSON_TYPE)
     mocked.get(f"{INDEX}/b/", status=304)
@@ -681,12 +561,12 @@ def test_stats_count_statuses_bytes_and_retries(mocked: responses.RequestsMock, 
 
     for name in "abcd":
         client.project_versions(name)
-    stats = client.stats()
 
-    assert stats.by_status == {"200": 2, "304": 1, "404": 1, "503": 1}
-    assert stats.requests == 5
-    assert stats.retries == 1
-    assert stats.bytes_received == 2 * len(ok_body) + len(b"missing") + len(b"busy")
+    assert traffic.by_status == {"200": 2, "304": 1, "404": 1, "503": 1}
+    assert traffic.requests == 5
+    assert traffic.requests - len("abcd") == 1  # one retry
+    # Error bodies are read too (the connection is reused).
+    assert traffic.bytes_received == 2 * len(ok_body) + len(b"missing") + len(b"busy")
 
 
 @pytest.mark.parametrize(
@@ -725,9 +605,9 @@ def test_listing_may_be_larger_than_a_page(mocked: responses.RequestsMock) -> No
 def test_fetch_many_stops_promptly_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
 
-    def slow(self: SimpleIndexClient, project: str, validators: PageValidators | None = None) -> ProjectVersions:
+    def slow(self: SimpleIndexClient, project: str, validators: PageValidators | None = None) -> ProjectResult:
         release.wait(5)
-        return ProjectVersions(project, FetchStatus.NOT_FOUND)
+        return ProjectResult(project, FetchStatus.NOT_FOUND)
 
     monkeypatch.setattr(SimpleIndexClient, "project_versions", slow)
     stop = threading.Event()
@@ -754,29 +634,3 @@ def test_cancel_ends_backoff_and_skips_retries(mocked: responses.RequestsMock) -
     assert result.error is not None
     assert "the run is stopping" in result.error
     assert len(mocked.calls) == 1
-
-
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (b"<!DOCTYPE html><html><body><a href='../../files/\x00\xff\xfe<<a <</a>\x01", "control characters"),
-        (b"Service temporarily unavailable, try later", "no anchors and no HTML structure"),
-    ],
-)
-def test_garbled_html_is_not_taken_for_a_project_without_files(body: bytes, reason: str) -> None:
-    with pytest.raises(PageError, match=reason):
-        parse_project_page("foo", body, "text/html", f"{INDEX}/foo/")
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (b"<!DOCTYPE html><html><body><h1>Links for foo</h1></body></html>", ()),  # a project with no files
-        (b"<html>\n\t<body>\x0c</body></html>", ()),  # whitespace HTML allows
-        (b'<a href="../../files/foo-1.0.tar.gz">foo-1.0.tar.gz</a>', ("1.0",)),  # bare anchors, no document
-    ],
-)
-def test_minimal_html_pages_are_accepted(body: bytes, expected: tuple[str, ...]) -> None:
-    versions, invalid, _ = parse_project_page("foo", body, "text/html", f"{INDEX}/foo/")
-    assert invalid == ()
-    assert versions == expected

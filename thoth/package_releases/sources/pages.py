@@ -1,0 +1,253 @@
+"""Reading of simple-API pages (PEP 691 JSON, PEP 503 HTML; PEP 700 versions, PEP 592 yanked files): pure, no I/O."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from packaging.version import Version
+from pypi_simple import UnparsableFilenameError, UnsupportedRepoVersionError, parse_filename, parse_links_stream
+
+from thoth.package_releases.normalize import normalize_name, normalize_version
+from thoth.package_releases.redact import one_line
+
+JSON_TYPE: Final = "application/vnd.pypi.simple.v1+json"
+ACCEPT: Final = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+
+_HTML_TYPES: Final = frozenset({"application/vnd.pypi.simple.v1+html", "text/html"})
+_SUPPORTED_API_MAJOR: Final = 1
+_CONTROL_CHARACTERS: Final = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_HTML_MARKERS: Final = re.compile(rb"<\s*(?:a\s|!doctype\s+html|html|body|head)", re.IGNORECASE)
+# PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
+_HTML_SERIAL: Final = re.compile(rb"<!--\s*SERIAL\s+(\d+)\s*-->")
+_SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionFile:
+    """One file a project page lists: its name, its SHA-256 (when the page gives one), whether it is yanked."""
+
+    filename: str
+    sha256: str | None = None
+    yanked: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """A project page: the files it lists, the valid (normalized, sorted) and invalid (raw) versions, the serial."""
+
+    name: str
+    files: tuple[DistributionFile, ...]
+    versions: tuple[str, ...]
+    invalid_versions: tuple[str, ...]
+    serial: int | None
+
+
+@dataclass(frozen=True)
+class ProjectListing:
+    """An index's root page: the normalized project names, their serials (JSON, when all have one), the serial."""
+
+    names: tuple[str, ...]
+    serials: Mapping[str, int] | None
+    serial: int | None
+
+
+class PageError(ValueError):
+    """A simple-API page whose content cannot be understood; the message is one line."""
+
+
+# Version strings repeat across the projects of one run ("1.0.0", "0.1.0", ...): parse each once.
+_normalized_version = functools.lru_cache(maxsize=16384)(normalize_version)
+_version_key = functools.lru_cache(maxsize=16384)(Version)
+
+
+def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectPage:
+    """Return what a project page says, from its body and the response's Content-Type; raise PageError.
+
+    Versions come from the PEP 700 ``versions`` list when the page has one, else from the distribution file names
+    (files of other projects and unparsable names are ignored). File URLs are never resolved.
+    """
+    project = normalize_name(project)
+    media_type, charset = _check_content_type(content_type)
+    if media_type != JSON_TYPE:
+        links = _parse_html_links(body, charset)
+        files = tuple(
+            DistributionFile(text, _sha256_of(url), attrs.get("data-yanked") is not None) for text, url, attrs in links
+        )
+        valid, invalid = _classify_versions(_versions_from_files(project, files))
+        return ProjectPage(project, files, valid, invalid, _html_serial(body))
+    data = _load_json(body)
+    files = _json_files(data)
+    raw_versions = data.get("versions")
+    if raw_versions is None:
+        raw_versions = list(_versions_from_files(project, files))
+    elif not isinstance(raw_versions, list) or not all(isinstance(version, str) for version in raw_versions):
+        raise PageError('malformed JSON: "versions" is not a list of strings')
+    valid, invalid = _classify_versions(raw_versions)
+    return ProjectPage(project, files, valid, invalid, as_serial(data["meta"].get("_last-serial")))
+
+
+def parse_listing(body: bytes, content_type: str) -> ProjectListing:
+    """Return what an index's root page lists, from its body and the response's Content-Type; raise PageError.
+
+    Serials are given only when every JSON project entry carries a ``_last-serial``.
+    """
+    media_type, charset = _check_content_type(content_type)
+    if media_type != JSON_TYPE:
+        names = dict.fromkeys(normalize_name(text) for text, _, _ in _parse_html_links(body, charset) if text)
+        return ProjectListing(tuple(names), None, _html_serial(body))
+    data = _load_json(body)
+    entries = data.get("projects")
+    if not isinstance(entries, list):
+        raise PageError('malformed JSON: "projects" is not a list')
+    projects: dict[str, None] = {}
+    serials: dict[str, int] | None = {}
+    for entry in entries:
+        raw_name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(raw_name, str):
+            raise PageError('malformed JSON: a project without a "name"')
+        name = normalize_name(raw_name)
+        projects[name] = None
+        if serials is not None:
+            serial = as_serial(entry.get("_last-serial"))
+            if serial is None:
+                serials = None
+            else:
+                serials[name] = max(serial, serials.get(name, serial))
+    return ProjectListing(tuple(projects), serials, as_serial(data["meta"].get("_last-serial")))
+
+
+def as_serial(value: object) -> int | None:
+    """Return an index serial given as int or decimal string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _media_type(content_type: str) -> tuple[str, str | None]:
+    """Return the lower-cased media type and the charset parameter of a Content-Type value."""
+    media_type, _, params = content_type.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return media_type.strip().lower(), charset
+
+
+def _check_content_type(content_type: str) -> tuple[str, str | None]:
+    """Return media type and charset of a simple-API page, or raise PageError for any other type."""
+    media_type, charset = _media_type(content_type)
+    if media_type != JSON_TYPE and media_type not in _HTML_TYPES:
+        raise PageError(one_line(f"unexpected content type {content_type!r}"))
+    return media_type, charset
+
+
+def _classify_versions(raw_versions: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the unique normalized valid versions (sorted) and the unique raw invalid ones (in page order)."""
+    valid: set[str] = set()
+    invalid: dict[str, None] = {}
+    for raw in raw_versions:
+        normalized = _normalized_version(raw)
+        if normalized is None:
+            invalid[raw] = None
+        else:
+            valid.add(normalized)
+    return tuple(sorted(valid, key=_version_key)), tuple(invalid)
+
+
+def _versions_from_files(project: str, files: Iterable[DistributionFile]) -> Iterable[str]:
+    """Yield the versions in the names of the project's distribution files (other names are skipped)."""
+    for file in files:
+        try:
+            name, version, _ = parse_filename(file.filename, project)
+        except UnparsableFilenameError:
+            continue
+        # Like pip, a file named for another project is no release of this one.
+        if version is not None and normalize_name(name) == project:
+            yield version
+
+
+def _load_json(body: bytes) -> dict[str, Any]:
+    """Return a PEP 691 document as a dict, checking its shape and API version."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise PageError(one_line(f"malformed JSON: {exc}")) from None
+    if not isinstance(data, dict):
+        raise PageError("malformed JSON: the document is not an object")
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        raise PageError('malformed JSON: no "meta" object')
+    api_version = meta.get("api-version")
+    if not isinstance(api_version, str):
+        raise PageError('malformed JSON: no "meta.api-version"')
+    try:
+        major = Version(api_version).release[0]
+    except ValueError:
+        raise PageError(one_line(f"malformed JSON: invalid api-version {api_version!r}")) from None
+    if major > _SUPPORTED_API_MAJOR:
+        raise PageError(one_line(f"unsupported repository version {api_version}"))
+    return data
+
+
+def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
+    """Return the files of a PEP 691 project document."""
+    entries = data.get("files")
+    if not isinstance(entries, list):
+        raise PageError('malformed JSON: "files" is not a list')
+    files = []
+    for entry in entries:
+        filename = entry.get("filename") if isinstance(entry, dict) else None
+        if not isinstance(filename, str):
+            raise PageError('malformed JSON: a file without a "filename"')
+        hashes = entry.get("hashes")
+        sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+        yanked = entry.get("yanked", False)
+        files.append(
+            DistributionFile(filename, sha256 if isinstance(sha256, str) else None, yanked not in (False, None))
+        )
+    return tuple(files)
+
+
+def _parse_html_links(body: bytes, charset: str | None) -> list[tuple[str, str, Mapping[str, object]]]:
+    """Return (text, href, attributes) of each anchor of a PEP 503 page; raise PageError for what is no HTML page.
+
+    An HTML parser accepts nearly anything, so a garbled body would pass for a project with no files and
+    its releases would be lost silently: control characters (which HTML forbids) and a body with neither
+    an anchor nor any HTML structure are refused instead.
+    """
+    if _CONTROL_CHARACTERS.search(body):
+        raise PageError("malformed HTML: control characters in the page")
+    if not _HTML_MARKERS.search(body[:65536]):
+        raise PageError("malformed HTML: no anchors and no HTML structure")
+    try:
+        # pypi-simple's streaming parser is about twice as fast as its BeautifulSoup one, and a simple
+        # page is nothing but anchors; hrefs are not resolved (no base URL).
+        return [(link.text, link.url, link.attrs) for link in parse_links_stream([body], http_charset=charset)]
+    except (UnsupportedRepoVersionError, LookupError, ValueError) as exc:
+        raise PageError(one_line(f"malformed HTML: {exc}")) from None
+
+
+def _sha256_of(url: str) -> str | None:
+    """Return the SHA-256 a file URL's fragment names (``#sha256=...``), if any."""
+    try:
+        fragment = urlsplit(url).fragment
+    except ValueError:
+        return None
+    match = _SHA256_FRAGMENT.fullmatch(fragment)
+    return match.group(1).lower() if match else None
+
+
+def _html_serial(body: bytes) -> int | None:
+    match = _HTML_SERIAL.search(body)
+    return int(match.group(1)) if match else None
