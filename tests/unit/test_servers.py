@@ -322,6 +322,22 @@ def test_stopping_a_server_drops_the_requests_held_at_its_gates() -> None:
     assert [r.status for r in index.requests] == [0]
 
 
+def test_dropping_a_gate_drops_the_held_requests_unanswered_and_lets_later_ones_through(
+    session: requests.Session,
+) -> None:
+    with WebhookReceiver() as hooks, ThreadPoolExecutor(1) as pool:
+        gate = hooks.hold("/hook")
+        held = pool.submit(requests.post, f"{hooks.url}/hook", json={}, timeout=30)
+        gate.wait_held(1)
+        gate.drop()
+        with pytest.raises(requests.ConnectionError):
+            held.result()
+        assert session.post(f"{hooks.url}/hook", json={}).status_code == 200
+        assert hooks.wait_for(2)
+        assert [r.status for r in hooks.requests] == [0, 200]
+        assert (gate.held, gate.arrived) == (0, 1)
+
+
 def test_wait_held_fails_when_the_client_is_gone_or_never_comes(index: IndexServer) -> None:
     gate = index.hold("baz")
     with pytest.raises(AssertionError, match="ended with 0 of 1"):

@@ -2,8 +2,9 @@
 
 A gate belongs to one server and matches some of its targets (project names, paths, :data:`ANY`). A request
 that matches waits in its handler thread, before any response byte is sent, until the test calls
-:meth:`Gate.release` or the server stops (then the connection is dropped). :meth:`Gate.wait_held` lets the
-test wait until a given number of requests are being held: the moment the client is known to be blocked.
+:meth:`Gate.release`, or :meth:`Gate.drop` or stops the server (then the connection is dropped unanswered).
+:meth:`Gate.wait_held` lets the test wait until a given number of requests are being held: the moment the
+client is known to be blocked.
 """
 
 from __future__ import annotations
@@ -28,25 +29,27 @@ class Gate:
         self._held = 0
         self._arrived = 0
         self._released = False
+        self._drops = 0
 
     def matches(self, key: str) -> bool:
         """Tell whether a request for this target (as the server keys it) is held by this gate."""
         return not self._released and (ANY in self.targets or key in self.targets)
 
     def hold(self, stopping: threading.Event) -> bool:
-        """Block until released (True) or until ``stopping`` is set and :meth:`wake` is called (False)."""
+        """Block until released (True: answer), dropped or ``stopping`` set and :meth:`wake` called (False)."""
         with self._changed:
             if self._released:
                 return True
             self._held += 1
             self._arrived += 1
+            drops = self._drops
             self._changed.notify_all()
             try:
-                self._changed.wait_for(lambda: self._released or stopping.is_set())
+                self._changed.wait_for(lambda: self._released or self._drops != drops or stopping.is_set())
             finally:
                 self._held -= 1
                 self._changed.notify_all()
-            return self._released
+            return self._released and self._drops == drops
 
     def wake(self) -> None:
         """Make held requests look at their server's ``stopping`` event again."""
@@ -56,6 +59,13 @@ class Gate:
     def release(self) -> None:
         """Let every held request and every later one through (a released gate stays open)."""
         with self._changed:
+            self._released = True
+            self._changed.notify_all()
+
+    def drop(self) -> None:
+        """Drop the connections of the held requests without an answer; let every later request through."""
+        with self._changed:
+            self._drops += 1
             self._released = True
             self._changed.notify_all()
 
