@@ -190,8 +190,8 @@ def test_release_log_spills_to_disk_past_its_memory_budget(monkeypatch: pytest.M
     releases = [Release(f"project-{i}", f"{i}.0", INDEX) for i in range(500)]
     log = ReleaseLog(releases[:10])
     assert log._spool is not None
-    assert not log._spool._rolled  # small: still in memory
+    assert isinstance(log._spool._file, io.StringIO)  # small: still in memory
     log.extend(releases[10:])
-    assert log._spool._rolled  # past the budget: an unnamed temporary file
+    assert not isinstance(log._spool._file, io.StringIO)  # past the budget: an unnamed temporary file
     assert list(log) == releases
     log.close()
