@@ -8,6 +8,7 @@ from collections import Counter, deque
 from types import TracebackType
 from typing import Self
 
+from tests.support.servers.faults import early_fault
 from tests.support.servers.gates import Gate
 from tests.support.servers.handler import Handler, LocalHTTPServer
 from tests.support.servers.recording import ANY, CONTROL_PREFIX, HOST, Fault, Headers, RecordedRequest
@@ -217,17 +218,21 @@ class BaseServer:
             self._gates.append(gate)
         return gate
 
-    def _pass_gates(self, handler: Handler, key: str) -> bool:
-        """Wait at every gate holding ``key``; False (the connection dropped) when the server stops meanwhile."""
-        if not self._gates:
-            return True
-        with self._gates_lock:
-            gates = [gate for gate in self._gates if gate.matches(key)]
-        for gate in gates:
-            if not gate.hold(handler.server.stopping):
-                handler.abort()
-                return False
-        return True
+    def _admit(self, handler: Handler, key: str) -> tuple[bool, Fault | None]:
+        """Hold a request for ``key`` at the gates, then take its next fault: (whether to answer it, the fault).
+
+        Not to be answered: dropped at a gate (dropped, or the server stopped) or answered by a fault that
+        replaces the response (fail, reset, a hang cut by a stop).
+        """
+        if self._gates:
+            with self._gates_lock:
+                gates = [gate for gate in self._gates if gate.matches(key)]
+            for gate in gates:
+                if not gate.hold(handler.server.stopping):
+                    handler.abort()
+                    return False, None
+        fault = self._take_fault(key)
+        return not early_fault(handler, fault), fault
 
     # -- dispatch ---------------------------------------------------------------------------------
 
@@ -261,3 +266,29 @@ class BaseServer:
 
     def _handle(self, handler: Handler) -> None:
         raise NotImplementedError
+
+
+class TargetFaults(BaseServer):
+    """A server whose faults are queued per target: a project name or path, or :data:`ANY`."""
+
+    def fail(self, target: str, status: int = 503, times: int | None = 1, retry_after: str | None = None) -> None:
+        """Answer the next ``times`` requests for the target with ``status`` (and ``Retry-After``)."""
+        self._add_fault(target, Fault("fail", times, status=status, retry_after=retry_after))
+
+    def reset(self, target: str, times: int | None = 1) -> None:
+        """Close the connection with a TCP RST, without any response, on the next ``times`` requests."""
+        self._add_fault(target, Fault("reset", times))
+
+    def hang(self, target: str, seconds: float, times: int | None = 1) -> None:
+        """Wait ``seconds`` before responding (normally) to the next ``times`` requests."""
+        self._add_fault(target, Fault("hang", times, seconds=seconds))
+
+    def trickle(
+        self, target: str, seconds_per_byte: float = 0.05, times: int | None = 1, bytes_per_write: int = 1
+    ) -> None:
+        """Send the head at once, then the body ``bytes_per_write`` bytes at a time, ``seconds_per_byte`` apart."""
+        self._add_fault(target, Fault("trickle", times, seconds=seconds_per_byte, bytes_per_write=bytes_per_write))
+
+    def truncate(self, target: str, times: int | None = 1) -> None:
+        """Announce the full Content-Length, send half of the body, close the connection."""
+        self._add_fault(target, Fault("truncate", times))

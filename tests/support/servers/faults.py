@@ -1,8 +1,7 @@
-"""Applying injected faults to a response, and the fault methods shared by servers keyed by target."""
+"""Applying an injected fault to a response: replacing it, or truncating or trickling its body."""
 
 from __future__ import annotations
 
-from tests.support.servers.base import BaseServer
 from tests.support.servers.handler import Handler
 from tests.support.servers.recording import Fault
 
@@ -41,29 +40,3 @@ def send_with_fault(handler: Handler, status: int, headers: bytes, body: bytes, 
             handler.close_connection = True
             return
         handler.write(body[offset : offset + step])
-
-
-class TargetFaults(BaseServer):
-    """A server whose faults are queued per target: a project name or path, or :data:`ANY`."""
-
-    def fail(self, target: str, status: int = 503, times: int | None = 1, retry_after: str | None = None) -> None:
-        """Answer the next ``times`` requests for the target with ``status`` (and ``Retry-After``)."""
-        self._add_fault(target, Fault("fail", times, status=status, retry_after=retry_after))
-
-    def reset(self, target: str, times: int | None = 1) -> None:
-        """Close the connection with a TCP RST, without any response, on the next ``times`` requests."""
-        self._add_fault(target, Fault("reset", times))
-
-    def hang(self, target: str, seconds: float, times: int | None = 1) -> None:
-        """Wait ``seconds`` before responding (normally) to the next ``times`` requests."""
-        self._add_fault(target, Fault("hang", times, seconds=seconds))
-
-    def trickle(
-        self, target: str, seconds_per_byte: float = 0.05, times: int | None = 1, bytes_per_write: int = 1
-    ) -> None:
-        """Send the head at once, then the body ``bytes_per_write`` bytes at a time, ``seconds_per_byte`` apart."""
-        self._add_fault(target, Fault("trickle", times, seconds=seconds_per_byte, bytes_per_write=bytes_per_write))
-
-    def truncate(self, target: str, times: int | None = 1) -> None:
-        """Announce the full Content-Length, send half of the body, close the connection."""
-        self._add_fault(target, Fault("truncate", times))

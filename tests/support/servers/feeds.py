@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from tests.support.servers.faults import TargetFaults, early_fault, send_with_fault
+from tests.support.servers.base import TargetFaults
+from tests.support.servers.faults import send_with_fault
 from tests.support.servers.handler import Handler, header_block
 from tests.support.servers.negotiation import etag_matches
 from tests.support.servers.recording import ANY
@@ -66,10 +67,8 @@ class FeedServer(TargetFaults):
 
     def _handle(self, handler: Handler) -> None:
         path = urlsplit(handler.path).path
-        if not self._pass_gates(handler, path):
-            return
-        fault = self._take_fault(path)
-        if early_fault(handler, fault):
+        answer, fault = self._admit(handler, path)
+        if not answer:
             return
         document = self._documents.get(path)
         if document is None or handler.command not in ("GET", "HEAD"):

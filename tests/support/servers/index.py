@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from tests.support.servers.faults import TargetFaults, early_fault, send_with_fault
+from tests.support.servers.base import TargetFaults
+from tests.support.servers.faults import send_with_fault
 from tests.support.servers.handler import Handler, header_block
 from tests.support.servers.negotiation import JSON_CONTENT_TYPE, PAGE_CONTENT_TYPES, TEXT_HTML, etag_matches, negotiate
 from tests.support.servers.pages import Page, Project, make_page, normalize, render_listing, render_project
@@ -264,10 +265,8 @@ class IndexServer(TargetFaults):
         self._serve(handler, key)
 
     def _serve(self, handler: Handler, key: str) -> None:
-        if not self._pass_gates(handler, key):
-            return
-        fault = self._take_fault(key)
-        if early_fault(handler, fault):
+        answer, fault = self._admit(handler, key)
+        if not answer:
             return
         content_type = negotiate(handler.headers.get("Accept"), self._formats)
         if content_type is None:

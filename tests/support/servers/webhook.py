@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.support.servers.base import BaseServer
-from tests.support.servers.faults import early_fault
 from tests.support.servers.handler import Handler
 from tests.support.servers.recording import ANY, Fault
 
@@ -51,10 +50,8 @@ class WebhookReceiver(BaseServer):
 
     def _handle(self, handler: Handler) -> None:
         path = urlsplit(handler.path).path
-        if not self._pass_gates(handler, path):
-            return
-        fault = self._take_fault(path)
-        if early_fault(handler, fault):
+        answer, _ = self._admit(handler, path)
+        if not answer:
             return
         if self._delay > 0 and handler.wait(self._delay):
             handler.abort()
