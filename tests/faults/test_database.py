@@ -82,6 +82,7 @@ def test_connection_lost_mid_run_rolls_back_the_chunk_reconnects_and_completes(
             assert backends, "the job holds a database session while it runs"
             terminated.append(kg.terminate_job_backends())
             gate.release()
+            # The job notices at its next statement (recording the held chunk) and opens a new session.
             wait_for_a_new_session(kg, running, backends)
         result = running.wait()
 
