@@ -481,17 +481,14 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
 def test_a_run_killed_during_delivery_delivers_on_the_next_run(
     app: App, run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
-    with IndexServer({"monitored-pkg": ["1.0"]}) as index:
+    with IndexServer({"monitored-pkg": ["1.0"]}) as index, receiver.hold() as gate:
         url = index.base_url
         config = write_config(single_trigger_config(url))
         env = trigger_env(receiver)
-        receiver.delay(30)
 
         running = app.start("--config", config, database_url=kg.url, env=env, report=False, quiet=True)
         try:
-            deadline = time.monotonic() + 60
-            while not receiver.requests and running.running() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            gate.wait_held(1, alive=running.running)  # a delivery started, its answer held back
             assert receiver.requests, f"no delivery started: exit {running.process.poll()}\n{running.stderr_so_far()}"
             assert running.running(), running.stderr_so_far()
         finally:
@@ -505,7 +502,7 @@ def test_a_run_killed_during_delivery_delivers_on_the_next_run(
         assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "pending", 0, None)]
         assert [r.path for r in receiver.requests] == ["/release/monitored-pkg/1.0"]
 
-        receiver.delay(0)
+        gate.drop()  # the killed run's delivery stays unanswered; the next run's pass
         run = run_app("--config", config, env=env)
 
         assert run.code == 0, run

@@ -86,9 +86,11 @@ def test_stale_page_is_fetched_again_bypassing_caches_then_skipped(
     index.publish("pkg-1", "2.0")
     assert app("--config", config, database_url=database_url).code == 0
     recorded = page_state(kg, index.base_url)["pkg-1"]
+    recorded_serial = recorded[1]
+    assert recorded_serial is not None
     index.publish("pkg-1", "3.0")
     # A CDN keeps serving the copy from before 2.0: older than what the job recorded, twice in a row.
-    index.stale("pkg-1", recorded[1] - 1, times=2)
+    index.stale("pkg-1", recorded_serial - 1, times=2)
     index.clear_requests()
 
     stale = app("--config", config, database_url=database_url)
@@ -105,7 +107,7 @@ def test_stale_page_is_fetched_again_bypassing_caches_then_skipped(
     assert page_state(kg, index.base_url)["pkg-1"] == recorded  # nothing written for the stale page
 
     # Once: the retry gets the fresh page and the release goes in.
-    index.stale("pkg-1", recorded[1] - 1, times=1)
+    index.stale("pkg-1", recorded_serial - 1, times=1)
     fresh = app("--config", config, database_url=database_url)
     assert fresh.code == 0, fresh
     assert fresh.new_releases == [("pkg-1", "3.0", index.base_url)]

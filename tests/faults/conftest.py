@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import threading
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,8 +29,14 @@ from packaging.version import InvalidVersion, Version
 from tests.support.app import APP_TIMEOUT, REPO_ROOT, AppOutput, Launcher, Running
 from tests.support.graph import KnowledgeGraph as KnowledgeGraph  # the fault tests import it from here
 from tests.support.servers import IndexServer, WebhookReceiver
+from tests.support.servers.base import BaseServer
+from tests.support.servers.handler import LocalHTTPServer
 
 # -- the job as a process ----------------------------------------------------------------------------------
+
+GATED = ("--timeout", "30")
+"""Options of a run a test holds at a gate: a held request must not time out while the test acts (the lower
+--timeout of the defaults would turn a busy machine's slowness into retries and failures)."""
 
 
 class Result(AppOutput):
@@ -189,16 +195,33 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, interval: f
 def start_in_chunks(
     job: Job, config: str, database_url: str, *, chunk_size: int = 3, concurrency: int = 2
 ) -> Running[Result]:
-    """Start a run of small chunks, a few requests at a time, for a test to act on in the middle of it."""
+    """Start a run of small chunks, a few requests at a time, for a test to hold at a gate and act on mid-run."""
     return job.start(
-        "--chunk-size", str(chunk_size), "--concurrency", str(concurrency), config=config, database_url=database_url
+        *GATED,
+        "--chunk-size",
+        str(chunk_size),
+        "--concurrency",
+        str(concurrency),
+        config=config,
+        database_url=database_url,
     )
 
 
-def wait_for_requests(running: Running[Result], index: IndexServer, count: int) -> None:
-    """Wait until the index has received ``count`` requests; a job that ended before that fails the test."""
-    wait_until(lambda: len(index.requests) >= count or not running.running())
-    assert running.running(), running.wait()
+def wait_for_stderr(running: Running[Result], text: str) -> None:
+    """Wait until the running job has printed ``text`` on stderr; a job that ended before that fails the test."""
+    wait_until(lambda: text in running.stderr_so_far() or not running.running())
+    assert text in running.stderr_so_far(), running.wait()
+
+
+def wait_past(moment: float) -> None:
+    """Return once ``time.monotonic()`` (one clock for every process of the machine) has passed ``moment``."""
+    while (remaining := moment - time.monotonic()) >= 0:
+        time.sleep(remaining + 0.01)
+
+
+def arrivals(server: BaseServer, path: str) -> list[float]:
+    """When each request for ``path`` reached the server (``time.monotonic()``), oldest first."""
+    return [request.received for request in server.requests if request.path == path]
 
 
 def closed_port() -> int:
@@ -213,21 +236,7 @@ def project_requests(index: IndexServer, name: str) -> int:
     return sum(1 for r in index.requests if r.path == path)
 
 
-# -- servers that record when requests arrive, and TLS ---------------------------------------------------------
-
-
-class TimedIndexServer(IndexServer):
-    """An IndexServer that remembers when each request for a path arrived (monotonic clock)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.arrivals: dict[str, list[float]] = {}
-        self._arrivals_lock = threading.Lock()
-
-    def _handle(self, handler: Any) -> None:
-        with self._arrivals_lock:
-            self.arrivals.setdefault(handler.path, []).append(time.monotonic())
-        super()._handle(handler)
+# -- TLS ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -269,29 +278,28 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     return Certificate(cert_path, key_path)
 
 
-def _tls_server_class(base: type[Any]) -> type[Any]:
-    import ssl
+class _TLSServing(BaseServer):
+    """The same server behind HTTPS with a self-signed certificate (put first among the bases)."""
 
-    class TLS(base):  # type: ignore[misc, valid-type]
-        """The same server behind HTTPS with a self-signed certificate."""
+    def __init__(self, *args: Any, certificate: Certificate, **kwargs: Any) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(certificate.cert, certificate.key)
+        super().__init__(*args, **kwargs)
 
-        def __init__(self, *args: Any, certificate: Certificate, **kwargs: Any) -> None:
-            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._context.load_cert_chain(certificate.cert, certificate.key)
-            super().__init__(*args, **kwargs)
+    def _bind(self) -> LocalHTTPServer:
+        httpd = super()._bind()
+        httpd.socket = self._context.wrap_socket(httpd.socket, server_side=True)
+        return httpd
 
-        def _bind(self) -> Any:
-            httpd = super()._bind()
-            httpd.socket = self._context.wrap_socket(httpd.socket, server_side=True)
-            return httpd
-
-        @property
-        def url(self) -> str:
-            return f"https://127.0.0.1:{self.port}"
-
-    TLS.__name__ = f"TLS{base.__name__}"
-    return TLS
+    @property
+    def url(self) -> str:
+        """``https://127.0.0.1:PORT`` (no trailing slash)."""
+        return f"https://127.0.0.1:{self.port}"
 
 
-TLSIndexServer = _tls_server_class(IndexServer)
-TLSWebhookReceiver = _tls_server_class(WebhookReceiver)
+class TLSIndexServer(_TLSServing, IndexServer):
+    """An IndexServer behind HTTPS: ``TLSIndexServer(projects, certificate=...)``."""
+
+
+class TLSWebhookReceiver(_TLSServing, WebhookReceiver):
+    """A WebhookReceiver behind HTTPS: ``TLSWebhookReceiver(certificate=...)``."""

@@ -10,16 +10,17 @@ import pytest
 from tests.faults.conftest import (
     Job,
     KnowledgeGraph,
+    Result,
     assert_rerun_adds_nothing,
     assert_rows_complete,
     closed_port,
     normalized_model,
     projects,
     start_in_chunks,
-    wait_for_requests,
     wait_until,
     write_config,
 )
+from tests.support.app import Running
 from tests.support.servers import IndexServer
 
 pytestmark = pytest.mark.faults
@@ -61,21 +62,28 @@ def test_unreachable_database_at_start_is_one_line_naming_it_password_masked_exi
         assert_rows_complete(kg, index)
 
 
+def wait_for_a_new_session(kg: KnowledgeGraph, running: Running[Result], old: set[int]) -> None:
+    """Wait until the job has opened a database session besides ``old`` (or has ended)."""
+    wait_until(lambda: bool(set(kg.job_backends()) - old) or not running.running())
+
+
 def test_connection_lost_mid_run_rolls_back_the_chunk_reconnects_and_completes(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:
-    with IndexServer(projects(60, versions=2), latency=0.03) as index:
+    with IndexServer(projects(60, versions=2)) as index:
+        gates = [index.hold("pkg-010"), index.hold("pkg-030")]
         config = write_config(config_path, index.base_url)
         running = start_in_chunks(job, config, kg.url)
 
         terminated = []
-        for requests_seen in (10, 30):
-            wait_for_requests(running, index, requests_seen)
-            backends = kg.job_backends()
+        for gate in gates:
+            gate.wait_held(1, alive=running.running)  # mid-run, its session idle between two statements
+            backends = set(kg.job_backends())
             assert backends, "the job holds a database session while it runs"
             terminated.append(kg.terminate_job_backends())
-            # The job notices at its next statement and opens a new session.
-            wait_until(lambda old=set(backends): bool(set(kg.job_backends()) - old) or not running.running())
+            gate.release()
+            # The job notices at its next statement (recording the held chunk) and opens a new session.
+            wait_for_a_new_session(kg, running, backends)
         result = running.wait()
 
         assert all(terminated), terminated
@@ -92,14 +100,16 @@ def test_connection_lost_mid_run_rolls_back_the_chunk_reconnects_and_completes(
 def test_a_second_run_on_the_same_database_and_shard_sees_the_lock_and_exits_0_without_work(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:
-    with IndexServer(projects(30, versions=2), latency=0.1) as index:
+    with IndexServer(projects(30, versions=2)) as index, index.hold("pkg-002") as gate:
         config = write_config(config_path, index.base_url)
         first = start_in_chunks(job, config, kg.url, chunk_size=2, concurrency=1)
-        wait_for_requests(first, index, 3)
+        gate.wait_held(1, alive=first.running)  # the first run is held mid-scan, its chunks of pkg-000/001 done
         assert kg.job_holds_advisory_lock()
 
         second = job.run(config=config, database_url=kg.url)
         assert first.running(), "the first run must still hold the lock while the second runs"
+        assert gate.held == 1, "... held where it was"
+        gate.release()
 
         assert second.code == 0, second
         assert "lock" in (second.report["skipped"] or ""), second
@@ -113,6 +123,5 @@ def test_a_second_run_on_the_same_database_and_shard_sees_the_lock_and_exits_0_w
         assert result.new_releases == normalized_model(index.projects())
         assert_rows_complete(kg, index)
 
-        index.latency = 0
         rerun = assert_rerun_adds_nothing(job, kg, config, index)
         assert rerun.report["skipped"] is None, "the lock is released at the end of a run"

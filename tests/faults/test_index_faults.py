@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import (
+    GATED,
     Job,
     KnowledgeGraph,
-    TimedIndexServer,
+    arrivals,
     assert_no_duplicates_and_subset,
     assert_projects_whole,
     assert_rows_complete,
     normalized_model,
     project_requests,
     projects,
+    wait_past,
     write_config,
 )
 from tests.support.servers import IndexServer
@@ -45,7 +47,7 @@ def versions_of(index: IndexServer, name: str) -> set[tuple[str, str]]:
 def test_server_errors_and_resets_are_retried_with_backoff_then_reported_per_project(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:
-    with TimedIndexServer(projects(9)) as index:
+    with IndexServer(projects(9)) as index:
         url = index.base_url
         failing = {"pkg-000": "HTTP 500", "pkg-001": "HTTP 502", "pkg-002": "HTTP 503", "pkg-003": "ConnectionError"}
         index.fail("pkg-000", 500, times=None)
@@ -73,10 +75,10 @@ def test_server_errors_and_resets_are_retried_with_backoff_then_reported_per_pro
             assert rows_of(kg, index, name) == []
         assert {e["package_name"] for e in result.report["errors"]} == set(failing), result
         # Retry-After: 1 is honoured (the job's own first backoff is 0.5-0.75 s).
-        first, second = index.arrivals["/simple/pkg-004/"]
+        first, second = arrivals(index, "/simple/pkg-004/")
         assert 0.95 <= second - first < 1.8, f"waited {second - first:.2f} s for Retry-After: 1"
         # The exponential backoff: 0.5-0.75 s, then 1-1.5 s, then 2-3 s between the four attempts.
-        times = index.arrivals["/simple/pkg-000/"]
+        times = arrivals(index, "/simple/pkg-000/")
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         bounds = [(0.45, 1.2), (0.95, 2.0), (1.95, 3.6)]
         assert all(low <= gap <= high for gap, (low, high) in zip(gaps, bounds, strict=True)), gaps
@@ -132,14 +134,32 @@ def test_slow_hanging_and_trickling_pages_time_out_are_retried_and_reported_and_
         assert_rows_complete(kg, index)
 
 
+DEADLINE = 3.0
+
+
 def test_deadline_stops_the_run_cleanly_with_what_it_committed(job: Job, kg: KnowledgeGraph, config_path: Path) -> None:
-    with IndexServer(projects(80, versions=2), latency=0.1) as index:
+    with IndexServer(projects(80, versions=2)) as index, index.hold("pkg-020") as gate:
         url = index.base_url
         config = write_config(config_path, url)
 
-        result = job.run(
-            "--deadline", "1.5", "--chunk-size", "4", "--concurrency", "2", config=config, database_url=kg.url
+        running = job.start(
+            *GATED,
+            "--deadline",
+            str(DEADLINE),
+            "--chunk-size",
+            "4",
+            "--concurrency",
+            "2",
+            config=config,
+            database_url=kg.url,
         )
+        # Held in the chunk of pkg-020: the chunks before it are committed (the deadline had not passed when the
+        # job started this one). The deadline counts from before the job's first request: once it has passed for
+        # sure, the held page is answered and the job may only finish this chunk.
+        gate.wait_held(1, alive=running.running)
+        wait_past(index.requests[0].received + DEADLINE)
+        gate.release()
+        result = running.wait()
 
         # What the code does and the README documents: stop taking new work, finish the chunk in flight,
         # report the interruption, exit 0 (only SIGTERM exits 143).
@@ -154,7 +174,6 @@ def test_deadline_stops_the_run_cleanly_with_what_it_committed(job: Job, kg: Kno
         assert committed == result.new_releases
         assert_projects_whole(kg, index)
 
-        index.latency = 0
         rerun = job.run(config=config, database_url=kg.url)
 
         assert rerun.code == 0, rerun

@@ -21,16 +21,16 @@ from tests.faults.conftest import (
     normalized_model,
     projects,
     start_in_chunks,
-    wait_for_requests,
-    wait_until,
+    wait_for_stderr,
     write_config,
 )
 from tests.support.app import Running
-from tests.support.servers import IndexServer, WebhookReceiver
+from tests.support.servers import Gate, IndexServer, WebhookReceiver
 
 pytestmark = pytest.mark.faults
 
 MONITORED = ("pkg-000", "pkg-001", "pkg-040")
+HELD = "pkg-030"  # the mid-run fixture holds the run at this page: in the 11th of 20 chunks
 
 
 def monitored_releases(index: IndexServer) -> set[tuple[str, str]]:
@@ -43,9 +43,10 @@ def deliveries(receiver: WebhookReceiver) -> Counter[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class MidRun:
-    """A run of small chunks against a slow index, caught once it has committed some chunks and is still going."""
+    """A run of small chunks held at one page of the index: it has committed some chunks and is still going."""
 
     index: IndexServer
+    gate: Gate  # holds the page of HELD until released
     receiver: WebhookReceiver  # the trigger of every MONITORED package posts here
     config: str
     running: Running[Result]
@@ -53,21 +54,26 @@ class MidRun:
 
 @pytest.fixture
 def mid_run(job: Job, kg: KnowledgeGraph, config_path: Path) -> Iterator[MidRun]:
-    with IndexServer(projects(60, versions=2), latency=0.1) as index, WebhookReceiver() as receiver:
+    with (
+        IndexServer(projects(60, versions=2)) as index,
+        index.hold(HELD) as gate,
+        WebhookReceiver() as receiver,
+    ):
         trigger = {"url": f"{receiver.url}/hook/{{package_name}}"}
         config = write_config(config_path, index.base_url, packages={name: [trigger] for name in MONITORED})
         running = start_in_chunks(job, config, kg.url)
-        wait_until(lambda: kg.outbox() != [] or not running.running())  # notifications queued: chunks committed
-        wait_for_requests(running, index, 12)
-        yield MidRun(index, receiver, config, running)
+        gate.wait_held(1, alive=running.running)
+        # Chunks are recorded in order: those before HELD's, with pkg-000 and pkg-001, are committed.
+        assert kg.outbox() != [], "notifications of the committed chunks are queued"
+        yield MidRun(index, gate, receiver, config, running)
 
 
 def assert_rerun_completes_and_delivers(
     job: Job, kg: KnowledgeGraph, mid_run: MidRun, committed: set[tuple[str, str]]
 ) -> Result:
-    """After the interrupted run, a re-run at full speed inserts the rest and delivers every notification once."""
+    """After the interrupted run, a re-run with nothing held inserts the rest and delivers every notification once."""
     index = mid_run.index
-    index.latency = 0
+    mid_run.gate.release()
     rerun = job.run(config=mid_run.config, database_url=kg.url)
 
     assert rerun.code == 0, rerun
@@ -83,6 +89,9 @@ def test_sigterm_stops_after_the_chunk_in_flight_delivers_nothing_half_way_write
 ) -> None:
     index, receiver, running = mid_run.index, mid_run.receiver, mid_run.running
     sent_at = running.signal(signal.SIGTERM)
+    # The job has taken the signal in while its chunk is in flight: the held page may now be answered.
+    wait_for_stderr(running, "Received SIGTERM")
+    mid_run.gate.release()
     result = running.wait(timeout=30)
     stopped_in = time.monotonic() - sent_at
 
@@ -126,12 +135,10 @@ def test_sigkill_mid_run_then_a_rerun_completes_without_duplicates_and_delivers_
 def test_sigterm_while_every_request_hangs_still_exits_143_within_seconds(
     job: Job, kg: KnowledgeGraph, config_path: Path
 ) -> None:
-    with IndexServer(projects(4)) as index:
-        for name in projects(4):
-            index.hang(name, 60, times=None)
+    with IndexServer(projects(4)) as index, index.hold(*projects(4)) as gate:
         config = write_config(config_path, index.base_url)
         running = job.start("--timeout", "2", config=config, database_url=kg.url)
-        wait_for_requests(running, index, 5)  # the listing and 4 pages
+        gate.wait_held(4, alive=running.running)  # every page requested, none answered
 
         sent_at = running.signal(signal.SIGTERM)
         result = running.wait(timeout=60)
@@ -142,7 +149,7 @@ def test_sigterm_while_every_request_hangs_still_exits_143_within_seconds(
         assert stopped_in < 6, f"took {stopped_in:.1f} s to stop after SIGTERM with --timeout 2\n{result}"
         assert result.report["errors"] == [], "requests cut short by the stop are not failures"
 
-        index.clear_faults()
+        gate.release()
         rerun = job.run(config=config, database_url=kg.url)
 
         assert rerun.code == 0, rerun

@@ -18,8 +18,7 @@ from tests.faults.conftest import (
     normalized_model,
     write_config,
 )
-from tests.support import servers
-from tests.support.servers import IndexServer
+from tests.support.servers import IndexServer, pages
 
 pytestmark = pytest.mark.faults
 
@@ -46,15 +45,15 @@ HTML_INVALID = {"odd-project": {"latest"}}
 @pytest.fixture
 def odd_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the test index list ODD_FILES on Odd.Project's page besides its real distributions."""
-    original = servers._file_entries
+    original = pages.file_entries
 
     def entries(name: str, version: str) -> list[tuple[str, str, int]]:
         files = original(name, version)
-        if servers.normalize(name) == "odd-project" and version == "1.0":
+        if pages.normalize(name) == "odd-project" and version == "1.0":
             files += [(filename, hashlib.sha256(filename.encode()).hexdigest(), 100) for filename in ODD_FILES]
         return files
 
-    monkeypatch.setattr(servers, "_file_entries", entries)
+    monkeypatch.setattr(pages, "file_entries", entries)
 
 
 def test_invalid_versions_odd_file_names_and_unnormalized_names_are_skipped_or_normalized_never_fatal(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import tempfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -185,13 +186,19 @@ def test_json_report_streams_every_release_and_history_keeps_the_first() -> None
     assert json.loads(empty.render_json())["new_releases"] == []
 
 
+def in_memory(spool: tempfile.SpooledTemporaryFile[str]) -> bool:
+    """Whether a spooled file has not rolled over to a real file yet (text over an in-memory buffer)."""
+    file = spool._file
+    return isinstance(file, io.StringIO) or (isinstance(file, io.TextIOWrapper) and isinstance(file.buffer, io.BytesIO))
+
+
 def test_release_log_spills_to_disk_past_its_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report_module, "SPOOL_IN_MEMORY_BYTES", 1024)
     releases = [Release(f"project-{i}", f"{i}.0", INDEX) for i in range(500)]
     log = ReleaseLog(releases[:10])
     assert log._spool is not None
-    assert not log._spool._rolled  # small: still in memory
+    assert in_memory(log._spool)  # small: still in memory
     log.extend(releases[10:])
-    assert log._spool._rolled  # past the budget: an unnamed temporary file
+    assert not in_memory(log._spool)  # past the budget: an unnamed temporary file
     assert list(log) == releases
     log.close()

@@ -9,6 +9,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -273,6 +274,76 @@ def test_down_and_up_on_the_same_port(index: IndexServer, session: requests.Sess
     index.up()
     assert index.port == port
     assert session.get(index.project_url("baz")).status_code == 200
+
+
+# -- gates --------------------------------------------------------------------------------------------
+
+
+def test_a_gate_holds_a_page_until_released_while_other_pages_are_served(
+    index: IndexServer, session: requests.Session
+) -> None:
+    gate = index.hold("BAZ")  # any spelling of the project
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(requests.get, index.project_url("baz"), headers=JSON_ACCEPT, timeout=30)
+        gate.wait_held(1)
+
+        assert session.get(index.project_url("Foo_Bar"), headers=JSON_ACCEPT).status_code == 200
+        assert [(r.path, r.status) for r in index.requests] == [("/simple/baz/", None), ("/simple/foo-bar/", 200)]
+        assert not held.done()
+
+        gate.release()
+        assert held.result().json()["versions"] == ["0.1"]
+    assert (gate.held, gate.arrived) == (0, 1)
+    assert session.get(index.project_url("baz"), headers=JSON_ACCEPT).status_code == 200  # released stays open
+    assert gate.arrived == 1
+
+
+def test_a_gate_without_targets_holds_every_request_and_counts_them(session: requests.Session) -> None:
+    with WebhookReceiver() as hooks, hooks.hold() as gate, ThreadPoolExecutor(2) as pool:
+        posts = [pool.submit(requests.post, f"{hooks.url}/hook/{i}", json={"n": i}, timeout=30) for i in range(2)]
+        gate.wait_held(2)
+        assert gate.held == 2
+        assert [r.status for r in hooks.requests] == [None, None]
+        gate.release()
+        assert [post.result().status_code for post in posts] == [200, 200]
+
+
+def test_stopping_a_server_drops_the_requests_held_at_its_gates() -> None:
+    index = IndexServer({"baz": ["0.1"]}).start()
+    gate = index.hold(IndexServer.ANY)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(requests.get, index.project_url("baz"), timeout=30)
+        gate.wait_held(1)
+        index.stop()
+        with pytest.raises(requests.ConnectionError):
+            held.result()
+    assert index.wait_for(1)  # the handler has given up the request: dropped without an answer
+    assert gate.held == 0
+    assert [r.status for r in index.requests] == [0]
+
+
+def test_dropping_a_gate_drops_the_held_requests_unanswered_and_lets_later_ones_through(
+    session: requests.Session,
+) -> None:
+    with WebhookReceiver() as hooks, ThreadPoolExecutor(1) as pool:
+        gate = hooks.hold("/hook")
+        held = pool.submit(requests.post, f"{hooks.url}/hook", json={}, timeout=30)
+        gate.wait_held(1)
+        gate.drop()
+        with pytest.raises(requests.ConnectionError):
+            held.result()
+        assert session.post(f"{hooks.url}/hook", json={}).status_code == 200
+        assert hooks.wait_for(2)
+        assert [r.status for r in hooks.requests] == [0, 200]
+        assert (gate.held, gate.arrived) == (0, 1)
+
+
+def test_wait_held_fails_when_the_client_is_gone_or_never_comes(index: IndexServer) -> None:
+    gate = index.hold("baz")
+    with pytest.raises(AssertionError, match="ended with 0 of 1"):
+        gate.wait_held(1, alive=lambda: False)
+    with pytest.raises(AssertionError, match="never held"):
+        gate.wait_held(1, timeout=0.01)
 
 
 # -- webhooks, feeds, push gateway --------------------------------------------------------------------

@@ -74,8 +74,8 @@ def test_template_error_is_a_value_error() -> None:
 
 def test_check_template_accepts_release_fields_and_set_variables() -> None:
     # Accepted: no TemplateError is raised.
-    assert check_template("{package_name} {package_version} {index_url} {API}", {"API": "http://x"}) is None
-    assert check_template("no placeholders", {}) is None
+    check_template("{package_name} {package_version} {index_url} {API}", {"API": "http://x"})
+    check_template("no placeholders", {})
 
 
 def test_check_template_names_unknown_placeholders() -> None:

@@ -1,0 +1,120 @@
+"""The synthetic index's model and its pages: projects, their files, PEP 691 JSON and PEP 503 HTML."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import html
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tests.support.servers.handler import header_block
+from tests.support.servers.negotiation import JSON_CONTENT_TYPE
+
+UPLOAD_TIME = "2024-01-01T00:00:00.000000Z"
+_NORMALIZE = re.compile(r"[-_.]+")
+
+
+def normalize(name: str) -> str:
+    """Return the PEP 503 normalized form of a project name."""
+    return _NORMALIZE.sub("-", name).lower()
+
+
+def synthetic_projects(count: int, versions: int) -> dict[str, list[str]]:
+    """Return ``count`` projects ``pkg-00001``... with ``versions`` versions ``1.0.0``, ``1.0.1``... each."""
+    return {f"pkg-{i:05d}": [f"1.{v // 10}.{v % 10}" for v in range(versions)] for i in range(1, count + 1)}
+
+
+@dataclass
+class Project:
+    """A project of the model: its versions with the serial each was published at, its last change."""
+
+    name: str
+    versions: dict[str, int]  # version -> serial it was published at, in publication order
+    serial: int
+    modified: float
+
+
+@dataclass(frozen=True)
+class Page:
+    """A rendered page with its ETag and the heads of its 200 and 304 responses."""
+
+    body: bytes
+    etag: str
+    head_200: bytes
+    head_304: bytes
+
+
+def file_entries(name: str, version: str) -> list[tuple[str, str, int]]:
+    """(filename, sha256, size) of the two files of a release."""
+    wheel_name = _NORMALIZE.sub("_", name)
+    entries = []
+    for filename in (f"{name}-{version}.tar.gz", f"{wheel_name}-{version}-py3-none-any.whl"):
+        digest = hashlib.sha256(filename.encode()).hexdigest()
+        entries.append((filename, digest, 1024 + int(digest[:4], 16)))
+    return entries
+
+
+def _json_file(filename: str, digest: str, size: int) -> str:
+    # Hand-assembled (json.dumps only for the strings): ~3x faster than dumping a dict per file.
+    return (
+        f'{{"filename":{json.dumps(filename)},"url":{json.dumps("../../files/" + filename)},'
+        f'"hashes":{{"sha256":"{digest}"}},"requires-python":null,"yanked":false,"size":{size},'
+        f'"upload-time":"{UPLOAD_TIME}"}}'
+    )
+
+
+def render_project(
+    project: Project, content_type: str, *, serial: int, as_of: int | None = None, api_version: str = "1.1"
+) -> bytes:
+    """A project's page listing the versions published at or before ``as_of`` (None: all)."""
+    versions = [v for v, s in project.versions.items() if as_of is None or s <= as_of]
+    if content_type == JSON_CONTENT_TYPE:
+        files = ",".join(
+            _json_file(filename, digest, size)
+            for version in versions
+            for filename, digest, size in file_entries(project.name, version)
+        )
+        return (
+            f'{{"meta":{{"api-version":{json.dumps(api_version)},"_last-serial":"{serial}"}},'
+            f'"name":{json.dumps(normalize(project.name))},"versions":{json.dumps(versions)},"files":[{files}]}}'
+        ).encode()
+    title = html.escape(project.name)
+    links = "".join(
+        f'<a href="../../files/{html.escape(filename)}#sha256={digest}">{html.escape(filename)}</a><br/>\n'
+        for version in versions
+        for filename, digest, _ in file_entries(project.name, version)
+    )
+    return (
+        f'<!DOCTYPE html>\n<html>\n<head>\n<meta name="pypi:repository-version" content="{api_version}">\n'
+        f"<title>Links for {title}</title>\n</head>\n<body>\n<h1>Links for {title}</h1>\n{links}</body>\n</html>\n"
+    ).encode()
+
+
+def render_listing(projects: Iterable[Project], content_type: str, *, serial: int, with_serials: bool) -> bytes:
+    """The project listing (``/simple/``), with each project's serial in JSON when asked for."""
+    if content_type == JSON_CONTENT_TYPE:
+        entries = [{"name": p.name, "_last-serial": p.serial} if with_serials else {"name": p.name} for p in projects]
+        document = {"meta": {"api-version": "1.1", "_last-serial": str(serial)}, "projects": entries}
+        return json.dumps(document, separators=(",", ":")).encode()
+    links = "".join(f'<a href="/simple/{normalize(p.name)}/">{html.escape(p.name)}</a><br/>\n' for p in projects)
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta name="pypi:repository-version" content="1.1">\n'
+        f"<title>Simple index</title>\n</head>\n<body>\n{links}</body>\n</html>\n"
+    ).encode()
+
+
+def make_page(body: bytes, content_type: str, serial: int, modified: float) -> Page:
+    """A page with its strong ETag, serial and Last-Modified headers."""
+    digest = hashlib.sha1(body + content_type.encode() + str(serial).encode(), usedforsecurity=False).hexdigest()
+    etag = f'"{digest}"'
+    common = [
+        ("ETag", etag),
+        ("X-PyPI-Last-Serial", str(serial)),
+        ("Last-Modified", email.utils.formatdate(modified, usegmt=True)),
+        ("Vary", "Accept"),
+    ]
+    head_200 = header_block([("Content-Type", content_type), ("Content-Length", str(len(body))), *common])
+    return Page(body, etag, head_200, header_block(common))
