@@ -17,10 +17,11 @@ RUN := $(PIPENV) run
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test test-unit test-integration test-e2e test-faults lint bench clean
+.PHONY: help bootstrap run psql promtool test test-unit test-integration test-e2e test-faults lint bench clean
 
 help:
 	@echo "make run        run the job on config/thoth.yaml (embedded database unless one is configured)"
+	@echo "make psql       psql on the embedded database that make run wrote (psql options in ARGS)"
 	@echo "make test       lint + the whole test suite (what CI runs)"
 	@echo "make test-faults  only the fault-matrix tests"
 	@echo "make lint       ruff + mypy --strict"
@@ -39,6 +40,10 @@ bootstrap: $(VENV_STAMP)
 
 run: bootstrap
 	$(RUN) python3 ./app.py $(ARGS)
+
+# Starts the embedded server when no run keeps it going; --data-dir DIR first in ARGS for another folder.
+psql: bootstrap
+	$(RUN) python3 -m thoth.package_releases.embedded_psql $(ARGS)
 
 lint: bootstrap
 	$(RUN) ruff check .

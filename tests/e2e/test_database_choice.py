@@ -3,11 +3,16 @@ written, and the embedded database a run used can be opened with psql (``make ps
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.e2e.conftest import App
+from tests.support.app import REPO_ROOT, job_environment
 from tests.support.servers import IndexServer
 
 pytestmark = pytest.mark.e2e
@@ -62,3 +67,66 @@ def test_seed_era_variables_next_to_knowledge_graph_ones_are_ignored(
     assert line.startswith("error: cannot connect to database 'knowledge' on 127.0.0.1:1: "), result
     assert "GRAPH_SERVICE_HOST" not in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+# -- psql on the embedded database -------------------------------------------------------------------------
+
+MAKEFILE = REPO_ROOT / "Makefile"
+
+
+def makefile_recipe(target: str) -> list[str]:
+    """The command lines of a Makefile target's recipe."""
+    lines = MAKEFILE.read_text(encoding="utf-8").splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def make_psql_command(args: str) -> list[str]:
+    """What `make psql ARGS=...` runs, with the test's Python standing for pipenv's."""
+    (line,) = makefile_recipe("psql")
+    assert line.startswith("$(RUN) python3 "), line
+    command = line.removeprefix("$(RUN) python3 ")
+    assert command.endswith(" $(ARGS)"), line
+    return [sys.executable, *shlex.split(command.removesuffix(" $(ARGS)")), *shlex.split(args)]
+
+
+def test_make_psql_opens_the_embedded_database_a_run_wrote_at_the_url_v_logs(
+    app: App, json_index: IndexServer, click_config: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    run = app("--config", click_config, "-v", database_url=None, data_dir=data_dir)
+    assert run.code == 0, run
+    (logged,) = run.lines_with("Embedded PostgreSQL at ")
+    url = logged.split("Embedded PostgreSQL at ", 1)[1].split()[0]
+    parts = urlsplit(url)
+    assert parts.scheme == "postgresql"
+    assert parts.password is None
+    assert ":@" not in url
+    assert (data_dir / "pgdata").is_dir()
+
+    query = (
+        "SELECT e.package_name, e.package_version, i.url FROM python_package_version_entity e"
+        " JOIN python_package_index i ON i.id = e.python_package_index_id"
+    )
+    command = make_psql_command(f"--data-dir {shlex.quote(str(data_dir))} -tA -F ' ' -c {shlex.quote(query)}")
+    psql = subprocess.run(command, cwd=REPO_ROOT, env=job_environment(), capture_output=True, text=True, timeout=60)
+
+    assert psql.returncode == 0, psql.stderr
+    assert psql.stdout.split() == ["click", "8.0", json_index.base_url]
+    assert psql.stderr == f"Embedded PostgreSQL at {url}\n", "psql connects where -v said the database is"
+    # The server was started for psql alone, and is stopped with it.
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+
+
+def test_make_psql_without_a_run_says_so(tmp_path: Path) -> None:
+    command = make_psql_command(f"--data-dir {shlex.quote(str(tmp_path / 'none'))} -c 'SELECT 1'")
+    psql = subprocess.run(command, cwd=REPO_ROOT, env=job_environment(), capture_output=True, text=True, timeout=60)
+
+    assert psql.returncode == 1, psql
+    assert psql.stderr == f"error: no embedded database in {tmp_path / 'none'}: run the job first (make run)\n"
+    assert not (tmp_path / "none").exists()

@@ -7,6 +7,7 @@ import pytest
 
 from thoth.package_releases.config import ConfigError
 from thoth.package_releases.database import KNOWLEDGE_GRAPH_VARIABLES, choose_database
+from thoth.package_releases.embedded_db import without_password
 
 EXPLICIT = "postgresql://thoth:secret@db.example:5432/thoth"
 
@@ -75,3 +76,19 @@ def test_seed_era_variables_with_an_explicit_url_are_ignored() -> None:
 
 def test_empty_seed_era_variables_are_not_set() -> None:
     assert choose_database(None, {"GRAPH_SERVICE_HOST": " ", "GRAPH_TLS_PATH": ""}).embedded
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param(
+            "postgresql://postgres:@/postgres?host=/data/pgdata",
+            "postgresql://postgres@/postgres?host=/data/pgdata",
+            id="embedded-empty-password",
+        ),
+        pytest.param("postgresql://u:secret@db:5432/thoth", "postgresql://u@db:5432/thoth", id="password"),
+        pytest.param("postgresql://db/thoth", "postgresql://db/thoth", id="no-user"),
+    ],
+)
+def test_embedded_url_is_shown_without_a_password(url: str, shown: str) -> None:
+    assert without_password(url) == shown
