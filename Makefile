@@ -17,10 +17,11 @@ RUN := $(PIPENV) run
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test test-unit test-integration test-e2e test-faults lint bench clean
+.PHONY: help bootstrap run psql promtool test test-unit test-integration test-e2e test-faults lint bench clean
 
 help:
 	@echo "make run        run the job on config/thoth.yaml (embedded database unless one is configured)"
+	@echo "make psql       psql on the embedded database that make run wrote (psql options in ARGS)"
 	@echo "make test       lint + the whole test suite (what CI runs)"
 	@echo "make test-faults  only the fault-matrix tests"
 	@echo "make lint       ruff + mypy --strict"
@@ -40,15 +41,31 @@ bootstrap: $(VENV_STAMP)
 run: bootstrap
 	$(RUN) python3 ./app.py $(ARGS)
 
+# Starts the embedded server when no run keeps it going; --data-dir DIR first in ARGS for another folder.
+psql: bootstrap
+	$(RUN) python3 -m thoth.package_releases.embedded_psql $(ARGS)
+
+# promtool (Debian's prometheus package) runs the alerts' unit tests. CI runs as root on Debian and must
+# have it: there a failed install fails the target. Elsewhere the install is tried with sudo, and when
+# that fails the alert tests are skipped (they fail instead under CI=true).
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  echo "promtool is missing: installing Debian's prometheus package"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y --no-install-recommends prometheus; } \
+	  || { [ "$$CI" != true ] && echo "could not install promtool: the alert tests will be skipped"; }; \
+	fi
+
 lint: bootstrap
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy --strict thoth/package_releases
 
-test: lint
+test: lint promtool
 	$(RUN) pytest $(PYTEST_ARGS)
 
-test-unit: bootstrap
+test-unit: bootstrap promtool
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: bootstrap

@@ -34,6 +34,7 @@ TEMPLATE_FILES = (
     "cronjob-template.yaml",
     "sharded-job-template.yaml",
     "configmap-template.yaml",
+    "prometheusrule-template.yaml",
 )
 JOB_TEMPLATE_FILES = ("cronjob-template.yaml", "sharded-job-template.yaml")
 # (template file, CronJob name) of every CronJob the templates define.
@@ -55,6 +56,8 @@ OPENSHIFT_API_VERSIONS = {
     "BuildConfig": "build.openshift.io/v1",
 }
 KUBERNETES_KINDS = {"CronJob", "ConfigMap"}
+# Custom resources, which kubernetes-validate has no schema for: test_prometheus_rules.py checks their structure.
+CUSTOM_RESOURCE_API_VERSIONS = {"PrometheusRule": "monitoring.coreos.com/v1"}
 
 IMAGE_STREAM = "package-releases-job"
 CONTAINER = "package-releases"
@@ -371,7 +374,11 @@ def test_renders_with_default_values(name: str) -> None:
     objects = rendered(name)
     assert objects
     for obj in objects:
-        assert obj["kind"] in KUBERNETES_KINDS | set(OPENSHIFT_API_VERSIONS), obj["kind"]
+        assert obj["kind"] in KUBERNETES_KINDS | set(OPENSHIFT_API_VERSIONS) | set(CUSTOM_RESOURCE_API_VERSIONS), obj[
+            "kind"
+        ]
+        if obj["kind"] in CUSTOM_RESOURCE_API_VERSIONS:
+            assert obj["apiVersion"] == CUSTOM_RESOURCE_API_VERSIONS[obj["kind"]]
         leftovers = [text for text in strings(obj) if "${" in text]
         assert leftovers == [], f"unsubstituted parameters in {obj['kind']}"
         assert obj["metadata"]["labels"]["template"] == load_template(name)["labels"]["template"]
@@ -398,7 +405,7 @@ def test_openshift_readme_documents_every_parameter() -> None:
 def test_kubernetes_objects_validate(name: str, version: str) -> None:
     problems = []
     for obj in rendered(name):
-        if obj["kind"] in OPENSHIFT_API_VERSIONS:
+        if obj["kind"] in OPENSHIFT_API_VERSIONS or obj["kind"] in CUSTOM_RESOURCE_API_VERSIONS:
             continue
         try:
             kubernetes_validate.validate(obj, version, strict=True)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import quote
 
+from thoth.package_releases.config import ConfigError
 from thoth.package_releases.embedded_db import EmbeddedDatabase
 from thoth.package_releases.phases.ports import Adapters, DatabaseError, StorePort
 from thoth.package_releases.settings import Settings
+
+# The 2019 job's Dgraph settings, and what replaced them.
+SEED_ERA_VARIABLES: Final = ("GRAPH_SERVICE_HOST", "GRAPH_TLS_PATH")
+KNOWLEDGE_GRAPH_VARIABLES: Final = (
+    "KNOWLEDGE_GRAPH_HOST",
+    "KNOWLEDGE_GRAPH_PORT",
+    "KNOWLEDGE_GRAPH_USER",
+    "KNOWLEDGE_GRAPH_PASSWORD",
+    "KNOWLEDGE_GRAPH_DATABASE",
+    "KNOWLEDGE_GRAPH_SSL_DISABLED",
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +53,22 @@ def url_from_environment(environ: Mapping[str, str]) -> str | None:
 
 
 def choose_database(database_url: str | None, environ: Mapping[str, str]) -> DatabaseChoice:
-    """Pick the database: the explicit URL first, then KNOWLEDGE_GRAPH_HOST and friends, else the embedded server."""
+    """Pick the database: the explicit URL first, then KNOWLEDGE_GRAPH_HOST and friends, else the embedded server.
+
+    Raises ConfigError when only the 2019 job's Dgraph variables say where the graph is: the run would
+    otherwise quietly use an embedded database instead of the deployment's knowledge graph.
+    """
     if database_url:
         return DatabaseChoice(database_url, "from --database-url")
+    seed_era = [name for name in SEED_ERA_VARIABLES if environ.get(name, "").strip()]
+    if seed_era and not any(environ.get(name, "").strip() for name in KNOWLEDGE_GRAPH_VARIABLES):
+        raise ConfigError(
+            "environment",
+            " and ".join(seed_era),
+            "the 2019 job's Dgraph settings are no longer read; set KNOWLEDGE_GRAPH_HOST, KNOWLEDGE_GRAPH_PORT, "
+            "KNOWLEDGE_GRAPH_USER, KNOWLEDGE_GRAPH_PASSWORD and KNOWLEDGE_GRAPH_DATABASE (PostgreSQL), "
+            "or --database-url",
+        )
     from_environment = url_from_environment(environ)
     if from_environment:
         return DatabaseChoice(from_environment, "from the KNOWLEDGE_GRAPH_* variables")

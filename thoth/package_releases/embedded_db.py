@@ -6,9 +6,12 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 _LOGGER = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR: Final = Path(".thoth-data")
 
 
 class EmbeddedDatabaseError(Exception):
@@ -26,9 +29,18 @@ class EmbeddedDatabase:
         self.data_dir = data_dir.resolve()
         self._server: Any = None
 
+    @property
+    def pgdata(self) -> Path:
+        """The server's own data folder inside the data folder."""
+        return self.data_dir / "pgdata"
+
+    def exists(self) -> bool:
+        """Tell whether a run already created the server's data (its ``PG_VERSION`` file)."""
+        return (self.pgdata / "PG_VERSION").is_file()
+
     def start(self) -> str:
         """Start (or reuse) the server and return a psycopg2 URL to its ``postgres`` database."""
-        pgdata = self.data_dir / "pgdata"
+        pgdata = self.pgdata
         try:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -44,7 +56,9 @@ class EmbeddedDatabase:
             self._server = get_server(pgdata, cleanup_mode="stop")
         except Exception as error:
             raise EmbeddedDatabaseError(f"cannot start the embedded PostgreSQL in {pgdata}: {error}") from None
-        return str(self._server.get_uri())
+        url = str(self._server.get_uri())
+        _LOGGER.debug("Embedded PostgreSQL at %s (open psql on it with `make psql`)", without_password(url))
+        return url
 
     def stop(self) -> None:
         """Release this process's handle on the server (stopping it if no other process uses it)."""
@@ -54,3 +68,13 @@ class EmbeddedDatabase:
             except Exception as error:
                 _LOGGER.warning("Could not stop the embedded PostgreSQL cleanly: %s", error)
             self._server = None
+
+
+def without_password(url: str) -> str:
+    """Return the URL without the password of its user-info (the embedded server's is empty: trust)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
