@@ -17,7 +17,15 @@ import pytest
 
 from tests.support.app import APP_TIMEOUT, AppOutput, Launcher
 from tests.support.graph import KnowledgeGraph
-from tests.support.realservers import DevpiServer, Probe, PypiServer, RealServer, ServerUnavailable, StaticIndex
+from tests.support.realservers import (
+    DevpiIndex,
+    DevpiServer,
+    Probe,
+    PypiServer,
+    RealServer,
+    ServerUnavailable,
+    StaticIndex,
+)
 
 _START_TIMES: dict[str, list[float]] = defaultdict(list)
 _CONTENT_TYPES: dict[str, set[str]] = defaultdict(set)
@@ -93,20 +101,31 @@ def static_index(tmp_path: Path) -> Iterator[StaticIndex]:
         yield server
 
 
-@pytest.fixture
-def devpi(tmp_path: Path) -> Iterator[DevpiServer]:
-    """devpi-server with the empty index ``test/dev``; skipped, with the reason, when devpi cannot start here."""
-    server = DevpiServer(tmp_path / "devpi")
+@pytest.fixture(scope="session")
+def devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer | str]:
+    """The session's devpi-server, or why it could not start here (tests using it are then skipped)."""
+    server = DevpiServer(tmp_path_factory.mktemp("devpi"))
     try:
         server.start()
     except ServerUnavailable as error:
         server.stop()
-        pytest.skip(f"devpi-server unavailable: {error}")
+        yield str(error)
+        return
     try:
         _started(server)
+        if server.init_seconds is not None:
+            _START_TIMES["devpi-init"].append(server.init_seconds)
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def devpi(devpi_server: DevpiServer | str) -> DevpiIndex:
+    """An empty index on the session's devpi-server; skipped, with the reason, when devpi cannot start here."""
+    if isinstance(devpi_server, str):
+        pytest.skip(f"devpi-server unavailable: {devpi_server}")
+    return devpi_server.new_index()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

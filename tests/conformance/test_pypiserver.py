@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.catalog import FIRST, FIRST_ROWS, NEW, NEW_ROWS
+from tests.conformance.catalog import FIRST, FIRST_ROWS, MONITORED, NEW, NEW_ROWS
 from tests.conformance.conftest import Job, index_config, record_content_type
 from tests.support.app import AppOutput
 from tests.support.graph import KnowledgeGraph
@@ -39,7 +39,7 @@ def test_pypiserver_first_run_new_version_then_nothing(
     if mode == "all-packages":
         config = index_config(url, only_if_package_seen=False)
     else:
-        config = index_config(url, packages=("Foo.Bar-baz", "zope_interface"))
+        config = index_config(url, packages=MONITORED)
 
     first = job(config)
 

@@ -269,31 +269,22 @@ class StaticIndex(RealServer):
 
 
 class DevpiServer(RealServer):
-    """``devpi-server --offline-mode`` with the index ``test/dev`` (no bases), filled with ``devpi upload``.
+    """``devpi-server --offline-mode`` with the user ``test``; :meth:`new_index` creates an empty index of it.
 
     The devpi programs are taken from ``THOTH_TEST_DEVPI_BIN`` when set (a folder), else from this venv.
+    Starting devpi takes seconds, so one server is shared and each test gets an index of its own.
     """
 
     name = "devpi"
-    user, index, password = "test", "dev", "conformance"
+    user, password = "test", "conformance"
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
         self.bin = Path(os.environ.get("THOTH_TEST_DEVPI_BIN") or BIN)
         self.serverdir = folder / "serverdir"
         self.clientdir = folder / "clientdir"
-        self.uploads = folder / "uploads"
         self.init_seconds: float | None = None
-
-    @property
-    def url(self) -> str:
-        """The simple API of the index (devpi serves it under ``+simple``)."""
-        return f"{self.base}/{self.user}/{self.index}/+simple"
-
-    @property
-    def index_page(self) -> str:
-        """The index's own URL, without ``+simple``: what a new user registers by mistake."""
-        return f"{self.base}/{self.user}/{self.index}"
+        self._indexes = 0
 
     def command(self) -> list[str]:
         return [
@@ -308,28 +299,29 @@ class DevpiServer(RealServer):
         ]
 
     def start(self) -> Self:
+        """Initialise the server folder, start the server and log the user in."""
         began = time.monotonic()
-        self._run("devpi-init", "--serverdir", str(self.serverdir), "--root-passwd", "root-conformance")
+        self.run("devpi-init", "--serverdir", str(self.serverdir), "--root-passwd", "root-conformance")
         self.init_seconds = time.monotonic() - began
         super().start()
-        self._client("use", self.base)
-        self._client("user", "-c", self.user, f"password={self.password}")
-        self._client("login", self.user, "--password", self.password)
-        self._client("index", "-c", self.index, "bases=", "volatile=True")
-        self._client("use", f"{self.user}/{self.index}")
+        self.client("use", self.base)
+        self.client("user", "-c", self.user, f"password={self.password}")
+        self.client("login", self.user, "--password", self.password)
         return self
 
-    def add(self, *distributions: Distribution) -> None:
-        """Upload files with ``devpi upload --from-dir`` (devpi reads name and version from their metadata)."""
-        shutil.rmtree(self.uploads, ignore_errors=True)
-        for distribution in distributions:
-            distribution.write(self.uploads)
-        self._client("upload", "--from-dir", str(self.uploads))
+    def new_index(self) -> DevpiIndex:
+        """Create an empty index (no bases: nothing is mirrored) and return it."""
+        self._indexes += 1
+        index = DevpiIndex(self, f"dev{self._indexes}")
+        self.client("index", "-c", index.name, "bases=", "volatile=True")
+        return index
 
-    def _client(self, *args: str) -> None:
-        self._run("devpi", "--clientdir", str(self.clientdir), *args)
+    def client(self, *args: str) -> None:
+        """Run ``devpi`` with this server's client folder."""
+        self.run("devpi", "--clientdir", str(self.clientdir), *args)
 
-    def _run(self, program: str, *args: str) -> None:
+    def run(self, program: str, *args: str) -> None:
+        """Run a devpi program to completion; ServerUnavailable when it is missing or fails."""
         try:
             subprocess.run(
                 [str(self.bin / program), *args],
@@ -348,3 +340,35 @@ class DevpiServer(RealServer):
     def request_lines(self) -> list[tuple[str, str]]:
         text = (self.folder / f"{self.name}.out").read_text(encoding="utf-8", errors="replace")
         return re.findall(r"\[req\d+\] (\w+) (\S+)", text)
+
+
+class DevpiIndex:
+    """One index of a :class:`DevpiServer`, filled with ``devpi upload``."""
+
+    def __init__(self, server: DevpiServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.uploads = server.folder / f"uploads-{name}"
+
+    @property
+    def url(self) -> str:
+        """The simple API of the index (devpi serves it under ``+simple``)."""
+        return f"{self.server.base}/{self.server.user}/{self.name}/+simple"
+
+    @property
+    def page_url(self) -> str:
+        """The index's own URL, without ``+simple``: what a new user registers by mistake."""
+        return f"{self.server.base}/{self.server.user}/{self.name}"
+
+    def add(self, *distributions: Distribution) -> None:
+        """Upload files (devpi reads name and version from their metadata)."""
+        shutil.rmtree(self.uploads, ignore_errors=True)
+        for distribution in distributions:
+            distribution.write(self.uploads)
+        self.server.client("use", f"{self.server.user}/{self.name}")
+        self.server.client("upload", "--from-dir", str(self.uploads))
+
+    def requested_paths(self) -> list[str]:
+        """The paths of this index the server logged requests for."""
+        prefix = f"/{self.server.user}/{self.name}"
+        return [path for path in self.server.requested_paths() if path.startswith(prefix)]
