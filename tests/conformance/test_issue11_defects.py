@@ -12,7 +12,7 @@ from tests.conformance.conftest import Job, index_config
 from tests.conformance.test_pypiserver import inserted
 from tests.support.distributions import Distribution
 from tests.support.graph import KnowledgeGraph
-from tests.support.realservers import DevpiIndex, PypiServer, StaticIndex, probe
+from tests.support.realservers import DevpiIndex, PypiServer, StaticIndex, page_text, probe
 
 pytestmark = pytest.mark.conformance
 
@@ -66,7 +66,7 @@ def test_pypiserver_welcome_page_as_index_is_an_index_error(
 ) -> None:
     pypiserver.add(*FIRST)
     welcome = pypiserver.base + "/"
-    assert "Welcome to pypiserver" in probe_text(welcome)
+    assert "Welcome to pypiserver" in page_text(welcome)
 
     result = job(index_config(welcome, only_if_package_seen=False))
 
@@ -132,12 +132,3 @@ def test_invalid_versions_are_counted_and_listed_not_errors(
     invalid = result.index(url)["invalid_versions"]
     assert (invalid if isinstance(invalid, int) else len(invalid)) == 1
     assert re.search(r"legacy[-.]tz.*2004\.custom", json.dumps(result.report), re.IGNORECASE), result
-
-
-def probe_text(url: str) -> str:
-    """The body of a page (no redirects followed)."""
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body: bytes = response.read()
-        return body.decode("utf-8", errors="replace")

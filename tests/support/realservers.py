@@ -81,6 +81,14 @@ def probe(url: str, accept: str = JOB_ACCEPT) -> Probe:
         return Probe(url, error.code, error.headers.get("Content-Type", ""), error.headers.get("Location"))
 
 
+def page_text(url: str) -> str:
+    """The body of a page answered with 200 (no proxy, no redirect followed)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    with opener.open(url, timeout=10) as response:
+        body: bytes = response.read()
+        return body.decode("utf-8", errors="replace")
+
+
 class RealServer:
     """A server process: started with :meth:`start`, stopped by :meth:`stop` or by leaving its ``with`` block."""
 
