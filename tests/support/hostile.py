@@ -228,7 +228,7 @@ def ok(body: bytes, content_type: str, *extra: tuple[str, str], trickle: float |
 
 def trickling(seconds: float = 1.0) -> Reply:
     """A 200 whose head arrives one byte every ``seconds`` (far longer in all than any sane request limit)."""
-    return Reply(200, "OK", (("Content-Type", "text/plain"), ("X-Padding", "p" * 400)), b"late", trickle=seconds)
+    return Reply(200, "OK", (("Content-Type", "text/plain"), ("X-Padding", "p" * 1000)), b"late", trickle=seconds)
 
 
 def redirect(location: str, status: int = 302) -> Reply:
@@ -265,15 +265,30 @@ def html_anchors(name: str, count: int) -> bytes:
     return f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n".encode()
 
 
+_BOMB_MEMBER = 64 * 1024 * 1024
+
+
 @functools.lru_cache(maxsize=8)
-def gzip_bomb(decompressed_bytes: int, fill: bytes = b" ") -> bytes:
-    """Gzip data a few hundred kB small that decompresses to ``decompressed_bytes`` of ``fill``."""
+def _gzip_member(decompressed_bytes: int, fill: bytes) -> bytes:
     block = fill * (1024 * 1024)
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container
     parts = [compressor.compress(block) for _ in range(decompressed_bytes // len(block))]
     parts.append(compressor.compress(fill * (decompressed_bytes % len(block))))
     parts.append(compressor.flush())
     return b"".join(parts)
+
+
+def gzip_bomb(decompressed_bytes: int, fill: bytes = b" ") -> bytes:
+    """Gzip data about 1,000 times smaller than the ``decompressed_bytes`` of ``fill`` it inflates to.
+
+    Large bombs are several gzip members one after the other (valid gzip, RFC 1952), which is much faster to
+    build than one member.
+    """
+    whole, rest = divmod(decompressed_bytes, _BOMB_MEMBER)
+    members = [_gzip_member(_BOMB_MEMBER, fill)] * whole
+    if rest:
+        members.append(_gzip_member(rest, fill))
+    return b"".join(members)
 
 
 def gzipped(body: bytes) -> bytes:
