@@ -157,7 +157,7 @@ def test_webhook_answering_500_with_nul_in_its_reason_is_recorded_and_goes_dead(
     assert_no_control_characters(result.everything)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 10: masking a 60,000-character webhook reason (fixed on branch wt-s2http; timing-dependent here)")
+@pytest.mark.xfail(strict=False, reason="issue 10: 60,000-character webhook reason (timing-dependent on main)")
 def test_webhook_reason_of_60000_characters_is_cut_and_costs_no_time(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
