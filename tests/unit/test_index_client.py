@@ -19,6 +19,7 @@ import responses
 from responses import matchers
 
 from tests.support.http_traffic import Traffic
+from tests.unit.test_pages import fixture, json_page
 from thoth.package_releases import __version__
 from thoth.package_releases.sources.http import USER_AGENT
 from thoth.package_releases.sources.index import FetchStatus, ProjectResult, SimpleIndexClient
@@ -30,26 +31,6 @@ INDEX = "http://127.0.0.1:8080/simple"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "text/html; charset=utf-8"
 FOO_BAR_URL = f"{INDEX}/foo-bar/"
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def json_page(
-    versions: list[str] | None = None, serial: str | int | None = None, files: list[str] | None = None
-) -> bytes:
-    meta: dict[str, Any] = {"api-version": "1.1"}
-    if serial is not None:
-        meta["_last-serial"] = serial
-    doc: dict[str, Any] = {
-        "meta": meta,
-        "name": "foo-bar",
-        "files": [{"filename": name, "url": f"https://files.example/{name}", "hashes": {}} for name in files or []],
-    }
-    if versions is not None:
-        doc["versions"] = versions
-    return json.dumps(doc).encode()
 
 
 class Sleeps:
