@@ -60,7 +60,6 @@ def unprivileged_url(postgres: PostgresForTests, kg: KnowledgeGraph) -> Iterator
     kg.execute(f"DROP ROLE IF EXISTS {role}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: --init-schema as a role without privileges prints a traceback")
 def test_init_schema_as_a_role_without_privileges_is_one_line(
     job: Job, config_path: Path, serve: Serve, unprivileged_url: str
 ) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from contextlib import suppress
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
 # Longest error message a report or log line carries; longer ones are cut with "...".
@@ -19,7 +20,16 @@ _SECRET_PARAMETER = re.compile(
     r"(?P<value>[^&;#\s'\"]*)",
     re.IGNORECASE,
 )
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
+# The look-behind makes a scheme start only where a run of scheme characters starts: without it every letter
+# of a long word would be tried as the start of a scheme, scanning the rest of the word each time (quadratic).
+# A password runs to the last "@" before the next "/" or space, so an unencoded "@" in it is masked too.
+_URL_CREDENTIALS = re.compile(
+    r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]*)@"
+)
+# libpq keyword/value connection strings: password=secret or password='se cret' (backslash escapes).
+_DSN_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'?|[^\s']\S*)", re.IGNORECASE)
+_DSN_URL = re.compile(r"\s*[a-zA-Z][a-zA-Z0-9+.-]*://")
+_SEPARATORS = re.compile(r"[/@:?#&=\s]+")
 
 
 def mask_url(url: str) -> str:
@@ -38,8 +48,65 @@ def mask_url(url: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Return free text (an error message, say) with every URL password in it masked."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
+    """Return free text (an error message, say) with every URL password and ``password=`` value in it masked.
+
+    Takes time linear in the length of the text.
+    """
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
+    return _DSN_PASSWORD.sub(lambda m: f"{m.group('key')}{MASK}", text)
+
+
+def mask_dsn(dsn: str) -> str:
+    """Return a database connection string (URL or libpq keyword/value form) with its password masked.
+
+    In the URL form the user-info part runs to the last ``@``, so that a password with an unencoded ``/`` or
+    ``@`` is masked whole rather than shown in part as a host, port or database name.
+    """
+    if _DSN_URL.match(dsn) is None:
+        return mask_text(dsn)
+    scheme, _, rest = dsn.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    if not at:
+        return mask_text(dsn)
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}:{MASK}@{hosts}" if colon else dsn
+
+
+def dsn_secrets(dsn: str) -> list[str]:
+    """Return the password of a connection string and its pieces (split at URL separators), never to be shown.
+
+    The pieces matter when a password with an unencoded ``/`` or ``@`` is misread by libpq, whose error
+    messages may then name a piece of it as a host, a port or a database.
+    """
+    found: list[str] = []
+    if _DSN_URL.match(dsn) is not None:
+        userinfo, at, _ = dsn.partition("://")[2].rpartition("@")
+        _, colon, password = userinfo.partition(":")
+        if at and colon:
+            found.append(password)
+            with suppress(ValueError):
+                found.append(unquote(password, errors="strict"))
+    for match in _DSN_PASSWORD.finditer(dsn):
+        value = match.group("value")
+        found.append(value)
+        if value.startswith("'"):
+            found.append(re.sub(r"\\(.)", r"\1", value.strip("'")))
+    pieces = [piece for secret in found for piece in _SEPARATORS.split(secret)]
+    return sorted({value for value in [*found, *pieces] if len(value) >= _MIN_SECRET}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """Return text with every given secret (of at least four characters), and its escaped forms, masked."""
+    variants = {form for secret in secrets for form in _forms(secret) if len(form) >= _MIN_SECRET}
+    for secret in sorted(variants, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _forms(secret: str) -> tuple[str, ...]:
+    """Return the ways a secret shows in a message: as is, without surrounding white space, and as in a repr."""
+    stripped = secret.strip()
+    return (secret, stripped, repr(secret)[1:-1], repr(stripped)[1:-1])
 
 
 def mask_parameters(text: str) -> str:
@@ -71,9 +138,7 @@ def one_line(text: str, *, limit: int = MAX_MESSAGE, secrets: Sequence[str] | No
     """
     text = mask_text(text)
     if secrets is not None:
-        text = mask_parameters(text)
-        for secret in sorted((value for value in secrets if len(value) >= _MIN_SECRET), key=len, reverse=True):
-            text = text.replace(secret, MASK)
+        text = scrub(mask_parameters(text), secrets)
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 

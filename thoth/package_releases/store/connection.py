@@ -11,7 +11,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.sql
 
-from thoth.package_releases.redact import mask_text, mask_url
+from thoth.package_releases.redact import dsn_secrets, mask_dsn, mask_text, scrub
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,10 +30,12 @@ class ConnectionLost(DatabaseError):
 
 def describe_url(url: str) -> str:
     """Return a human description of a database URL (host and database), safe to log."""
+    # Parsed with the password masked: an unencoded "/" or "@" in it would make libpq read a piece of it as
+    # the host, the port or the database name.
     try:
-        parsed = psycopg2.extensions.parse_dsn(to_dsn(url))
+        parsed = psycopg2.extensions.parse_dsn(to_dsn(mask_dsn(url)))
     except psycopg2.Error:
-        return f"database {mask_url(url)!r}"
+        return f"database {mask_dsn(url)!r}"
     host = parsed.get("host", "localhost")
     port = parsed.get("port")
     database = parsed.get("dbname", parsed.get("user", "postgres"))
@@ -55,10 +57,13 @@ def to_sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg2://" + to_dsn(url)[len("postgresql://") :]
 
 
-def first_line(error: BaseException) -> str:
-    """Return the first line of an error's message (its type when it has none), masked for logging."""
+def first_line(error: BaseException, url: str = "") -> str:
+    """Return the first line of an error's message (its type when it has none), masked for logging.
+
+    Given the database URL, its password (and every piece of it) is masked too.
+    """
     text = str(error).strip()
-    return mask_text(text.splitlines()[0] if text else type(error).__name__)
+    return scrub(mask_text(text.splitlines()[0] if text else type(error).__name__), dsn_secrets(url))
 
 
 def create_database(url: str) -> None:
@@ -66,7 +71,7 @@ def create_database(url: str) -> None:
     try:
         parameters = psycopg2.extensions.parse_dsn(to_dsn(url))
     except psycopg2.Error as error:
-        raise DatabaseError(f"cannot read the database URL {mask_url(url)!r}: {first_line(error)}") from None
+        raise DatabaseError(f"cannot read the database URL {mask_dsn(url)!r}: {first_line(error, url)}") from None
     name = parameters.get("dbname") or parameters.get("user") or "postgres"
     maintenance = psycopg2.extensions.make_dsn(to_dsn(url), dbname="postgres")
     try:
@@ -78,7 +83,7 @@ def create_database(url: str) -> None:
         finally:
             conn.close()
     except psycopg2.Error as error:
-        raise DatabaseError(f"cannot create {describe_url(url)}: {first_line(error)}") from None
+        raise DatabaseError(f"cannot create {describe_url(url)}: {first_line(error, url)}") from None
     _LOGGER.info("Created %s", describe_url(url))
 
 
@@ -104,7 +109,7 @@ class Connection:
                 to_dsn(self.url), connect_timeout=self._connect_timeout, application_name=APPLICATION_NAME
             )
         except psycopg2.Error as error:
-            raise DatabaseError(f"cannot connect to {self.description}: {first_line(error)}") from None
+            raise DatabaseError(f"cannot connect to {self.description}: {first_line(error, self.url)}") from None
         self._conn.autocommit = False
         for hook in self._on_connect:
             hook()
@@ -143,7 +148,7 @@ class Connection:
                 self._rollback_quietly()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             self._rollback_quietly()
-            raise ConnectionLost(f"lost connection to {self.description}: {first_line(error)}") from None
+            raise ConnectionLost(f"lost connection to {self.description}: {first_line(error, self.url)}") from None
         except BaseException:
             self._rollback_quietly()
             raise

@@ -10,6 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import psycopg2
+
+from thoth.package_releases.store.connection import first_line
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -80,6 +84,7 @@ def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:
 def upgrade_knowledge_graph(sqlalchemy_url: str) -> None:
     """Bring the knowledge graph to thoth-storages' alembic head (creates every table on an empty database)."""
     from alembic import command
+    from sqlalchemy.exc import SQLAlchemyError
 
     _LOGGER.info("Migrating the knowledge graph schema to thoth-storages revision %s", head_revision())
     # alembic logs a line per migration (over 80 from an empty database): only with --verbose.
@@ -89,4 +94,12 @@ def upgrade_knowledge_graph(sqlalchemy_url: str) -> None:
     with warnings.catch_warnings():
         # thoth-storages' models make SQLAlchemy warn about duplicate column keys on import: noise.
         warnings.filterwarnings("ignore", message=".*which has the same key.*")
-        command.upgrade(alembic_config(sqlalchemy_url), "head")
+        try:
+            command.upgrade(alembic_config(sqlalchemy_url), "head")
+        except (SQLAlchemyError, psycopg2.Error) as error:
+            # A role without the privileges (CREATE on the schema), a lost connection...: one line, no traceback.
+            cause = getattr(error, "orig", None) or error
+            raise SchemaError(
+                f"cannot migrate the knowledge graph to thoth-storages revision {head_revision()}: "
+                f"{first_line(cause, sqlalchemy_url)}"
+            ) from None

@@ -114,8 +114,9 @@ class JobState:
             except psycopg2.Error as error:
                 if attempt == 1 and isinstance(error, _CREATED_MEANWHILE):
                     continue
+                reason = first_line(error, self._conn.url)
                 raise SchemaError(
-                    f"cannot create the job's state schema {_STATE!r} in {self._conn.description}: {first_line(error)}"
+                    f"cannot create the job's state schema {_STATE!r} in {self._conn.description}: {reason}"
                 ) from None
 
     def _migrate(self) -> None:
