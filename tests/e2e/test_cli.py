@@ -59,9 +59,9 @@ BAD_CONFIGURATIONS = [
         id="bad-url",
     ),
     pytest.param(
-        "click:\n  triggers:\n    - url: http://127.0.0.1:9/hook/{{E2E_UNSET_RELEASE_TOKEN}}/{{package_version}}\n",
-        "click.triggers[0].url: unknown placeholder {E2E_UNSET_RELEASE_TOKEN} in"
-        " 'http://127.0.0.1:9/hook/{E2E_UNSET_RELEASE_TOKEN}/{package_version}': neither a release field"
+        "click:\n  triggers:\n    - url: http://127.0.0.1:9/hook/{{THOTH_TRIGGER_E2E_UNSET_RELEASE_TOKEN}}/{{package_version}}\n",
+        "click.triggers[0].url: unknown placeholder {THOTH_TRIGGER_E2E_UNSET_RELEASE_TOKEN} in"
+        " 'http://127.0.0.1:9/hook/{THOTH_TRIGGER_E2E_UNSET_RELEASE_TOKEN}/{package_version}': neither a release field"
         " (index_url, package_name, package_version) nor a set environment variable",
         True,
         id="legacy-bad-trigger-placeholder",

@@ -74,7 +74,6 @@ def test_version_of_4000_characters_in_a_feed_is_skipped_and_the_rest_recorded(
     assert rerun.code == 0, rerun
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a 4,000-character monitored name is accepted by the configuration")
 def test_monitored_name_of_4000_characters_is_a_configuration_error(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:

@@ -99,7 +99,6 @@ def test_url_password_with_an_unencoded_separator_is_never_shown_in_part(
 # -- webhook tokens -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a token with a trailing newline is echoed by InvalidHeader")
 def test_webhook_token_with_a_trailing_newline_is_never_shown_or_stored(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -121,7 +120,6 @@ def test_webhook_token_with_a_trailing_newline_is_never_shown_or_stored(
 
 
 @pytest.mark.parametrize("where", ["payload", "query", "host"])
-@pytest.mark.xfail(strict=True, reason="issue 10: {KNOWLEDGE_GRAPH_PASSWORD} in a trigger template is accepted")
 def test_trigger_template_reading_the_database_password_is_a_configuration_error(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, where: str
 ) -> None:

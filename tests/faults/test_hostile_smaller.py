@@ -136,7 +136,6 @@ def test_report_path_is_written(job: Job, kg: KnowledgeGraph, config_path: Path,
     [("index", "\x00"), ("feed", "\x1b"), ("trigger", "\x08")],
     ids=["index-nul", "feed-escape", "trigger-backspace"],
 )
-@pytest.mark.xfail(strict=True, reason="issue 10: control characters in configured URLs pass validation")
 def test_control_character_in_a_configured_url_is_exit_2(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, where: str, character: str
 ) -> None:
@@ -167,7 +166,6 @@ def test_control_character_in_a_configured_url_is_exit_2(
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("-inf")], ids=["nan", "-infinity"])
-@pytest.mark.xfail(strict=True, reason="issue 10: NaN and Infinity in a payload are sent as invalid JSON")
 def test_nan_or_infinity_in_a_payload_is_exit_2(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, value: float
 ) -> None:

@@ -107,12 +107,17 @@ def test_trigger_secrets_in_headers_and_url_are_sent_but_never_shown(
     with IndexServer({"hooked": ["1.0"]}) as index, WebhookReceiver(default_status=401) as receiver:
         receiver.respond_with([500])  # retried, then 401
         trigger = {
-            "url": f"{receiver.url}/hook/{{package_name}}?token={{FAULTS_WEBHOOK_TOKEN}}",
-            "headers": {"Authorization": "Bearer {FAULTS_WEBHOOK_TOKEN}", "X-Api-Key": "{FAULTS_WEBHOOK_TOKEN}"},
+            "url": f"{receiver.url}/hook/{{package_name}}?token={{THOTH_TRIGGER_FAULTS_WEBHOOK_TOKEN}}",
+            "headers": {
+                "Authorization": "Bearer {THOTH_TRIGGER_FAULTS_WEBHOOK_TOKEN}",
+                "X-Api-Key": "{THOTH_TRIGGER_FAULTS_WEBHOOK_TOKEN}",
+            },
         }
         config = write_config(config_path, index.base_url, packages={"hooked": [trigger]})
 
-        result = job.run("-v", config=config, database_url=kg.url, env={"FAULTS_WEBHOOK_TOKEN": WEBHOOK_TOKEN})
+        result = job.run(
+            "-v", config=config, database_url=kg.url, env={"THOTH_TRIGGER_FAULTS_WEBHOOK_TOKEN": WEBHOOK_TOKEN}
+        )
 
         assert result.code == 0, result
         assert len(receiver.requests) == 2

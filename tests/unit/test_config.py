@@ -29,7 +29,14 @@ from thoth.package_releases.normalize import PYPI_SIMPLE_URL
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
-ENVIRON = {"TENSORFLOW_RELEASE_API": "https://api.example.com", "TENSORFLOW_RELEASE_TOKEN": "s3cr3t"}
+ENVIRON = {
+    # Read by the full example's templates, which lists them under template_variables.
+    "TENSORFLOW_RELEASE_API": "https://api.example.com",
+    "TENSORFLOW_RELEASE_TOKEN": "s3cr3t",
+    # Readable by every template (the THOTH_TRIGGER_ prefix).
+    "THOTH_TRIGGER_TENSORFLOW_API": "https://api.example.com",
+    "THOTH_TRIGGER_TENSORFLOW_TOKEN": "s3cr3t",
+}
 SOURCE = "thoth.yaml"
 
 
@@ -132,8 +139,8 @@ def test_shipped_example_commented_trigger_is_valid() -> None:
         uncommented.append(line)
     config = parse("\n".join(uncommented))
     (trigger,) = config.packages[0].triggers
-    assert trigger.url == "{TENSORFLOW_RELEASE_API}/tensorflow/release/{package_version}"
-    assert trigger.headers == (("Authorization", "Bearer {TENSORFLOW_RELEASE_TOKEN}"),)
+    assert trigger.url == "{THOTH_TRIGGER_TENSORFLOW_API}/tensorflow/release/{package_version}"
+    assert trigger.headers == (("Authorization", "Bearer {THOTH_TRIGGER_TENSORFLOW_TOKEN}"),)
     assert trigger.version_specifier == ">=2.0"
 
 
@@ -380,7 +387,7 @@ def test_token_as_user_name_is_rejected_and_hidden() -> None:
 
 def test_mixed_sections_and_package_names() -> None:
     message = error_of("indexes: []\npackage:\n  click: {}\n")
-    assert message == "thoth.yaml: package: unknown key; allowed keys: indexes, feeds, packages"
+    assert message == "thoth.yaml: package: unknown key; allowed keys: indexes, feeds, packages, template_variables"
 
 
 def test_non_string_top_level_key() -> None:
@@ -409,8 +416,8 @@ def test_trigger_url_unknown_placeholder() -> None:
 
 
 def test_trigger_url_needs_the_environment_variable_to_be_set() -> None:
-    url = "{TENSORFLOW_RELEASE_API}/tensorflow/release/{package_version}"
-    assert "unknown placeholder {TENSORFLOW_RELEASE_API}" in trigger_error({"url": url}, environ={})
+    url = "{THOTH_TRIGGER_TENSORFLOW_API}/tensorflow/release/{package_version}"
+    assert "unknown placeholder {THOTH_TRIGGER_TENSORFLOW_API}" in trigger_error({"url": url}, environ={})
     config = parse_config({"packages": {"a": {"triggers": [{"url": url}]}}}, SOURCE, ENVIRON)
     assert config.packages[0].triggers[0].url == url
 
@@ -423,17 +430,21 @@ def test_trigger_url_forbidden_syntax(url: str) -> None:
 
 
 def test_trigger_url_must_render_to_http_url() -> None:
-    message = trigger_error({"url": "{API}/hook"}, environ={"API": "ftp://files.example.com"})
+    message = trigger_error(
+        {"url": "{THOTH_TRIGGER_API}/hook"}, environ={"THOTH_TRIGGER_API": "ftp://files.example.com"}
+    )
     assert message == (
         "thoth.yaml: packages.a.triggers[0].url: expected an http(s) URL once rendered (with sample release "
-        "values), got '{API}/hook'"
+        "values), got '{THOTH_TRIGGER_API}/hook'"
     )
     assert "expected an http(s) URL once rendered" in trigger_error({"url": "{package_name}"})
-    assert "expected an http(s) URL once rendered" in trigger_error({"url": "{API}"}, environ={"API": ""})
+    assert "expected an http(s) URL once rendered" in trigger_error(
+        {"url": "{THOTH_TRIGGER_API}"}, environ={"THOTH_TRIGGER_API": ""}
+    )
 
 
 def test_trigger_url_error_does_not_show_environment_values() -> None:
-    message = trigger_error({"url": "{API}/hook"}, environ={"API": "not a url with s3cr3t"})
+    message = trigger_error({"url": "{THOTH_TRIGGER_API}/hook"}, environ={"THOTH_TRIGGER_API": "not a url with s3cr3t"})
     assert "s3cr3t" not in message
 
 
@@ -678,12 +689,12 @@ def test_yaml_aliases_and_merge_keys_are_allowed(tmp_path: Path) -> None:
 
 def test_load_config_defaults_to_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "env.yaml"
-    path.write_text("packages: {a: {triggers: [{url: '{HOOK_BASE}/x'}]}}\n")
-    monkeypatch.delenv("HOOK_BASE", raising=False)
-    with pytest.raises(ConfigError, match=r"unknown placeholder \{HOOK_BASE\}"):
+    path.write_text("packages: {a: {triggers: [{url: '{THOTH_TRIGGER_HOOK_BASE}/x'}]}}\n")
+    monkeypatch.delenv("THOTH_TRIGGER_HOOK_BASE", raising=False)
+    with pytest.raises(ConfigError, match=r"unknown placeholder \{THOTH_TRIGGER_HOOK_BASE\}"):
         load_config(str(path))
-    monkeypatch.setenv("HOOK_BASE", "https://hooks.example.com")
-    assert load_config(str(path)).packages[0].triggers[0].url == "{HOOK_BASE}/x"
+    monkeypatch.setenv("THOTH_TRIGGER_HOOK_BASE", "https://hooks.example.com")
+    assert load_config(str(path)).packages[0].triggers[0].url == "{THOTH_TRIGGER_HOOK_BASE}/x"
 
 
 CONFIG_URL = "https://config.example.com/thoth.yaml"
@@ -767,3 +778,128 @@ def test_config_error_fields() -> None:
     assert (error.source, error.path, error.reason) == ("https://u:***@h/c.yaml", "indexes[0].url", "bad thing")
     assert str(error) == "https://u:***@h/c.yaml: indexes[0].url: bad thing"
     assert str(ConfigError("c.yaml", "", "unreadable")) == "c.yaml: unreadable"
+
+
+# -- which environment variables templates may read ---------------------------------------------------------------
+
+
+def test_templates_read_thoth_trigger_variables_without_listing_them() -> None:
+    config = parse_config(
+        {"packages": {"a": {"triggers": [{"url": "{THOTH_TRIGGER_API}/x"}]}}},
+        SOURCE,
+        {"THOTH_TRIGGER_API": "https://hooks.example.com", "OTHER": "x"},
+    )
+
+    assert config.packages[0].triggers[0].url == "{THOTH_TRIGGER_API}/x"
+    assert config.template_environment({"THOTH_TRIGGER_API": "a", "OTHER": "b"}) == {"THOTH_TRIGGER_API": "a"}
+
+
+def test_templates_read_listed_variables() -> None:
+    document = {"template_variables": ["HOOK_API"], "packages": {"a": {"triggers": [{"url": "{HOOK_API}/x"}]}}}
+
+    config = parse_config(document, SOURCE, {"HOOK_API": "https://hooks.example.com", "OTHER": "x"})
+
+    assert config.template_variables == ("HOOK_API",)
+    assert config.template_environment({"HOOK_API": "a", "OTHER": "b"}) == {"HOOK_API": "a"}
+
+
+def test_a_set_but_unlisted_variable_is_a_configuration_error() -> None:
+    message = trigger_error({"url": "{HOOK_API}/x"}, environ={"HOOK_API": "https://hooks.example.com"})
+
+    assert message.startswith("thoth.yaml: packages.a.triggers[0].url: unknown placeholder {HOOK_API} in ")
+    assert "THOTH_TRIGGER_* or one listed in template_variables" in message
+
+
+@pytest.mark.parametrize("where", ["url", "header", "payload"])
+def test_the_knowledge_graph_password_is_never_readable(where: str) -> None:
+    trigger: dict[str, Any] = {"url": "https://hooks.example.com/x"}
+    if where == "url":
+        trigger["url"] = "https://hooks.example.com/x?pw={KNOWLEDGE_GRAPH_PASSWORD}"
+    elif where == "header":
+        trigger["headers"] = {"X-Pw": "{KNOWLEDGE_GRAPH_PASSWORD}"}
+    else:
+        trigger["payload"] = {"pw": "{KNOWLEDGE_GRAPH_PASSWORD}"}
+
+    message = trigger_error(trigger, environ={"KNOWLEDGE_GRAPH_PASSWORD": "Kg-Pa55"})
+
+    assert "unknown placeholder {KNOWLEDGE_GRAPH_PASSWORD}" in message
+    assert "Kg-Pa55" not in message
+
+
+@pytest.mark.parametrize(
+    "name", ["KNOWLEDGE_GRAPH_PASSWORD", "THOTH_PACKAGE_RELEASES_DATABASE_URL", "PGPASSWORD", "SENTRY_DSN"]
+)
+def test_reserved_variables_cannot_be_listed(name: str) -> None:
+    message = error_of(f"template_variables: [{name}]\n")
+
+    assert message.startswith(f"thoth.yaml: template_variables[0]: templates may not read {name}: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("[1]", "expected a string, got 1 (integer)"),
+        ("['A B']", "expected an environment variable name"),
+        ("[A, A]", "duplicate variable 'A'"),
+        ("A", "expected a list"),
+    ],
+)
+def test_template_variables_must_be_a_list_of_names(value: str, reason: str) -> None:
+    assert reason in error_of(f"template_variables: {value}\n")
+
+
+def test_legacy_format_templates_read_only_thoth_trigger_variables() -> None:
+    environ = {"HOOK_API": "https://a.example.com", "THOTH_TRIGGER_API": "https://b.example.com"}
+
+    config = parse_config({"a": {"triggers": [{"url": "{THOTH_TRIGGER_API}/x"}]}}, SOURCE, environ)
+    assert config.packages[0].triggers[0].url == "{THOTH_TRIGGER_API}/x"
+    with pytest.raises(ConfigError, match=r"unknown placeholder \{HOOK_API\}"):
+        parse_config({"a": {"triggers": [{"url": "{HOOK_API}/x"}]}}, SOURCE, environ)
+
+
+# -- control characters, NaN, long names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\x08", "\x7f", "\x85"])
+@pytest.mark.parametrize("where", ["indexes[0].url", "feeds[0].url", "packages.a.triggers[0].url"])
+def test_a_control_character_in_a_configured_url_is_an_error(where: str, character: str) -> None:
+    url = f"https://h.example.com/a{character}b"
+    document: dict[str, Any] = {
+        "indexes[0].url": {"indexes": [{"url": url}]},
+        "feeds[0].url": {"feeds": [{"url": url}]},
+        "packages.a.triggers[0].url": {"packages": {"a": {"triggers": [{"url": url}]}}},
+    }[where]
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, SOURCE, {})
+
+    assert caught.value.path == where
+    assert character not in str(caught.value)
+
+
+def test_a_control_character_in_a_header_template_is_an_error() -> None:
+    message = trigger_error({"url": "https://h.example.com", "headers": {"X-A": "a\x00b"}})
+
+    assert (
+        message == "thoth.yaml: packages.a.triggers[0].headers.X-A: a header value must not contain a control character"
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_in_a_payload_are_errors(value: float) -> None:
+    message = trigger_error({"url": "https://h.example.com", "payload": {"a": [1, value]}})
+
+    assert message.startswith("thoth.yaml: packages.a.triggers[0].payload.a[1]: expected a JSON number, got ")
+
+
+def test_a_package_name_longer_than_256_characters_is_an_error_on_one_short_line() -> None:
+    name = "a" * 4000
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"packages": {name: {}}}, SOURCE, {})
+    message = str(caught.value)
+
+    assert message.startswith('thoth.yaml: packages."aaaa')
+    assert message.endswith('...": invalid package name: longer than 256 characters (4000)')
+    assert len(message) < 200
+    assert parse_config({"packages": {"a" * 256: {}}}, SOURCE, {}).packages[0].name == "a" * 256

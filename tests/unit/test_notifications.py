@@ -14,7 +14,7 @@ import responses
 import urllib3.exceptions
 
 from tests.support.configs import package_named
-from thoth.package_releases.config import Config, TriggerConfig, parse_config
+from thoth.package_releases.config import Config, PackageConfig, TriggerConfig, parse_config
 from thoth.package_releases.notifications import (
     TRIGGER_REMOVED,
     DeliveryPolicy,
@@ -38,8 +38,9 @@ HOOK = f"{API}/hooks/tensorflow"
 
 
 def make_config(packages: dict[str, Any], environ: dict[str, str] | None = None) -> Config:
-    """A validated configuration with these monitored packages."""
-    return parse_config({"packages": packages}, "thoth.yaml", ENVIRON if environ is None else environ)
+    """A validated configuration with these monitored packages, whose templates may read ENVIRON's variables."""
+    document = {"packages": packages, "template_variables": sorted(ENVIRON)}
+    return parse_config(document, "thoth.yaml", ENVIRON if environ is None else environ)
 
 
 def trigger_of(config: Config, name: str, position: int = 0) -> TriggerConfig:
@@ -568,3 +569,68 @@ def test_a_connection_failure_is_described_without_the_webhook_path() -> None:
     assert error is not None
     assert "Connection refused" in error
     assert "s3cr3t-path" not in error
+
+
+# -- header values and the template environment ------------------------------------------------------------------
+
+
+def test_a_header_value_is_sent_without_the_trailing_newline_of_a_file_based_secret() -> None:
+    environ = {**ENVIRON, "RELEASE_TOKEN": TOKEN + "\n"}
+
+    notification = render_notification(trigger_of(HOOK_CONFIG, "tensorflow"), RELEASE, environ)
+
+    assert notification.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("bad", ["\r\nX-Evil: 1", "\x00", "\x1b[31m"], ids=["line-break", "nul", "escape"])
+def test_a_header_value_with_a_control_character_is_refused_without_showing_it(bad: str) -> None:
+    environ = {**ENVIRON, "RELEASE_TOKEN": TOKEN + bad + "tail"}
+
+    with pytest.raises(TemplateError) as caught:
+        render_notification(trigger_of(HOOK_CONFIG, "tensorflow"), RELEASE, environ)
+
+    assert (
+        str(caught.value) == "header Authorization: the value holds a line break or a control character once rendered"
+    )
+
+
+@responses.activate
+def test_a_header_value_that_cannot_be_sent_is_an_error_without_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    outbox = FakeOutbox(entry(1, HOOK_KEY))
+    caplog.set_level(logging.DEBUG)
+
+    counts = deliver_pending(
+        outbox, HOOK_CONFIG, {**ENVIRON, "RELEASE_TOKEN": f"{TOKEN}\nX: y"}, DeliveryPolicy(), sleep=Sleeps()
+    )
+
+    assert counts == NotificationCounts(failed=1, pending=1)
+    (_, _, _, error) = outbox.marks[0]
+    assert error is not None
+    assert error.startswith("cannot render the request: header Authorization: ")
+    assert TOKEN not in error
+    assert TOKEN not in caplog.text
+    assert len(responses.calls) == 0
+
+
+def test_nan_in_a_payload_is_never_sent_as_invalid_json() -> None:
+    trigger = TriggerConfig(url=f"{API}/hook", payload={"score": float("nan")})
+
+    with pytest.raises(TemplateError, match="NaN or Infinity"):
+        render_notification(trigger, RELEASE, ENVIRON)
+
+
+@responses.activate
+def test_delivery_renders_with_only_the_variables_templates_may_read() -> None:
+    # Built by hand, as a configuration that was validated with the variable listed and then lost it would be.
+    trigger = TriggerConfig(url="{RELEASE_API}/hooks/{package_name}")
+    config = Config(source="thoth.yaml", packages=(PackageConfig("tensorflow", (trigger,)),))
+    outbox = FakeOutbox(entry(1, trigger.key))
+
+    deliver_pending(outbox, config, ENVIRON, DeliveryPolicy(), sleep=Sleeps())
+
+    (_, _, _, error) = outbox.marks[0]
+    assert (
+        error
+        == "cannot render the request: no value for placeholder {RELEASE_API} in '{RELEASE_API}/hooks/{package_name}'"
+    )
+    assert len(responses.calls) == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ _LOGGER = logging.getLogger(__name__)
 Status = Literal["sent", "pending", "dead"]
 
 TRIGGER_REMOVED: Final = "trigger no longer configured"
+
+# What a URL may not hold: white space and control characters; a header value: control characters but tab.
+_CONTROL: Final = re.compile(r"[\x00-\x20\x7f]")
+_HEADER_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,10 @@ def render_notification(trigger: TriggerConfig, release: Release, environ: Mappi
         package_version=release.package_version,
         index_url=index_url,
     )
-    headers = {name: render(template, values) for name, template in trigger.headers}
+    # Surrounding white space is no part of a header value (RFC 9110): a token read from a file-based Secret
+    # often ends with a newline. Anything else a header or the URL cannot carry is refused before sending,
+    # without showing the value (it usually is a secret).
+    headers = {name: _header_value(name, render(template, values)) for name, template in trigger.headers}
     body: bytes | None = None
     if trigger.method != "GET":
         payload: JsonValue
@@ -134,12 +142,18 @@ def render_notification(trigger: TriggerConfig, release: Release, environ: Mappi
             }
         else:
             payload = render_json(trigger.payload, values)
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        except ValueError:
+            raise TemplateError("the payload holds NaN or Infinity, which JSON cannot carry") from None
         if not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = "application/json"
+    url = render(trigger.url, values)
+    if _CONTROL.search(url):
+        raise TemplateError("the URL holds white space or a control character once rendered")
     return Notification(
         method=trigger.method,
-        url=render(trigger.url, values),
+        url=url,
         headers=headers,
         body=body,
         verify=trigger.tls_verify,
@@ -167,7 +181,14 @@ def deliver_pending(
     totals afterwards.
     """
     triggers = {(package.name, trigger.key): trigger for package in config.packages for trigger in package.triggers}
-    delivery = _Delivery(session if session is not None else new_session(environ), policy, environ, should_stop, sleep)
+    # Templates are rendered with only the variables the configuration lets them read.
+    delivery = _Delivery(
+        session if session is not None else new_session(environ),
+        policy,
+        config.template_environment(environ),
+        should_stop,
+        sleep,
+    )
     sent = failed = 0
     try:
         for entry in graph.pending_notifications():
@@ -313,6 +334,18 @@ class _Delivery:
         if host not in self._warned_hosts:
             self._warned_hosts.add(host)
             _LOGGER.warning("TLS verification is off for %s (tls_verify: false in a trigger)", host)
+
+
+def _header_value(name: str, value: str) -> str:
+    """Return a rendered header value without surrounding white space; TemplateError when it cannot be sent."""
+    value = value.strip(" \t\r\n")
+    if _HEADER_CONTROL.search(value):
+        raise TemplateError(f"header {name}: the value holds a line break or a control character once rendered")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise TemplateError(f"header {name}: the value holds a character HTTP headers cannot carry") from None
+    return value
 
 
 def _secrets(trigger: TriggerConfig, environ: Mapping[str, str]) -> list[str]:

@@ -12,6 +12,8 @@ from thoth.package_releases.redact import mask_url
 
 _CREDENTIALS_HINT = "credentials must not be written in the configuration; put them in ~/.netrc (see README)"
 _SHOWN_VALUE_MAX = 80
+# C0 and C1 control characters, DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _T = TypeVar("_T")
 
@@ -23,6 +25,11 @@ class Invalid(Exception):
         super().__init__(path, reason)
         self.path = path
         self.reason = reason
+
+
+def has_control(text: str) -> bool:
+    """Tell whether text holds a control character (line breaks and tabs included)."""
+    return _CONTROL.search(text) is not None
 
 
 def show(value: object) -> str:
@@ -42,7 +49,9 @@ def quote(value: object) -> str:
 
 
 def join(path: str, key: str) -> str:
-    """Return the key path of a key under path (the key quoted when it is not a plain word)."""
+    """Return the key path of a key under path (the key quoted when it is not a plain word, cut when long)."""
+    if len(key) > _SHOWN_VALUE_MAX:
+        key = key[: _SHOWN_VALUE_MAX - 3] + "..."
     shown = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
     return f"{path}.{shown}" if path else shown
 
@@ -138,4 +147,6 @@ def url_problem(url: str) -> str | None:
         return expected
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         return expected
+    if _CONTROL.search(url):
+        return f"{expected} without control characters"
     return None

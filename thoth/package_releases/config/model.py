@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,22 @@ from thoth.package_releases.redact import mask_text, mask_url
 
 DEFAULT_CONFIG = "config/thoth.yaml"
 TRIGGER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH"})
+# Templates read the environment variables whose names start with this prefix, and those the configuration
+# lists under ``template_variables``; no others.
+TEMPLATE_PREFIX = "THOTH_TRIGGER_"
+# Never readable by a template, even when listed: the knowledge graph's credentials, the job's own options
+# (--database-url...), libpq's variables (PGPASSWORD...), the push gateway's and Sentry's settings.
+RESERVED_PREFIXES = ("KNOWLEDGE_GRAPH_", "THOTH_PACKAGE_RELEASES_", "PG", "PROMETHEUS_", "SENTRY_")
+
+
+def reserved_variable(name: str) -> bool:
+    """Tell whether an environment variable is one that no template may read, whatever the configuration says."""
+    return name.upper().startswith(RESERVED_PREFIXES)
+
+
+def template_readable(name: str, listed: Iterable[str]) -> bool:
+    """Tell whether templates may read an environment variable: THOTH_TRIGGER_* or listed, and not reserved."""
+    return not reserved_variable(name) and (name.startswith(TEMPLATE_PREFIX) or name in listed)
 
 
 class ConfigError(Exception):
@@ -102,8 +119,14 @@ class Config:
     indexes: tuple[IndexConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
     packages: tuple[PackageConfig, ...] = ()
+    # Environment variables templates may read besides THOTH_TRIGGER_* ones (the ``template_variables`` key).
+    template_variables: tuple[str, ...] = ()
 
     @property
     def monitored_names(self) -> frozenset[str]:
         """Return the normalized names of the monitored packages."""
         return frozenset(package.name for package in self.packages)
+
+    def template_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """Return the part of an environment that trigger templates may read."""
+        return {name: value for name, value in environ.items() if template_readable(name, self.template_variables)}

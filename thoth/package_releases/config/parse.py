@@ -14,6 +14,7 @@ what is wrong, so that a bad configuration stops the job before it writes anythi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -25,16 +26,20 @@ from thoth.package_releases.config.checks import (
     as_list,
     as_str,
     fail,
+    has_control,
     http_url,
     join,
     literal_credentials,
     mapping,
     optional,
+    quote,
     required,
     show,
     url_problem,
 )
 from thoth.package_releases.config.model import (
+    RESERVED_PREFIXES,
+    TEMPLATE_PREFIX,
     TRIGGER_METHODS,
     Config,
     ConfigError,
@@ -42,12 +47,14 @@ from thoth.package_releases.config.model import (
     IndexConfig,
     PackageConfig,
     TriggerConfig,
+    reserved_variable,
+    template_readable,
 )
 from thoth.package_releases.normalize import PYPI_SIMPLE_URL, is_project_name, normalize_index_url, normalize_name
 from thoth.package_releases.redact import mask_url
-from thoth.package_releases.template import TemplateError, check_template, render
+from thoth.package_releases.template import RELEASE_FIELDS, TemplateError, check_template, placeholders, render
 
-_SECTIONS = ("indexes", "feeds", "packages")
+_SECTIONS = ("indexes", "feeds", "packages", "template_variables")
 _INDEX_KEYS = ("url", "warehouse_api_url", "verify_ssl", "enabled", "only_if_package_seen")
 _FEED_KEYS = ("url", "index_url")
 _PACKAGE_KEYS = ("triggers",)
@@ -61,6 +68,7 @@ _TRIGGER_KEYS = (
     "prereleases",
     "index_url",
 )
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # RFC 9110 header field names.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Values substituted for release fields when checking that a trigger template renders to something valid.
@@ -68,6 +76,9 @@ _SAMPLE_RELEASE = {"package_name": "example", "package_version": "1.0.0", "index
 # A payload is small; the limits stop alias bombs and self-referencing YAML structures.
 _PAYLOAD_MAX_DEPTH = 32
 _PAYLOAD_MAX_NODES = 10_000
+# Longer names are refused: the knowledge graph's indexes take at most about 2,700 bytes per row, and no
+# real project name comes near this.
+MAX_NAME_LENGTH = 256
 
 
 def parse_config(document: object, source: str, environ: Mapping[str, str]) -> Config:
@@ -82,8 +93,14 @@ class _Parser:
     """Validation of a configuration document against one environment."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        self._sample = {**environ, **_SAMPLE_RELEASE}
+        self._all_environ = environ
+        self._use_variables(())
+
+    def _use_variables(self, listed: tuple[str, ...]) -> None:
+        """Let templates read only THOTH_TRIGGER_* variables and the listed ones."""
+        self._listed = listed
+        self._environ = Config(source="", template_variables=listed).template_environment(self._all_environ)
+        self._sample = {**self._environ, **_SAMPLE_RELEASE}
 
     def config(self, document: object, source: str) -> Config:
         if document is None:
@@ -93,16 +110,38 @@ class _Parser:
         keys = set(document)
         if keys <= set(_SECTIONS):
             data = mapping(document, "", _SECTIONS)
+            variables = self._variables(data.get("template_variables"), "template_variables")
+            self._use_variables(variables)
             return Config(
                 source=source,
                 indexes=self._indexes(data.get("indexes"), "indexes"),
                 feeds=self._feeds(data.get("feeds"), "feeds"),
                 packages=self._packages(data.get("packages"), "packages"),
+                template_variables=variables,
             )
         if keys & set(_SECTIONS):
             # A typo ("package:") next to real sections would otherwise read as a legacy package list.
             mapping(document, "", _SECTIONS)
         return Config(source=source, packages=self._packages(document, ""))
+
+    def _variables(self, value: object, path: str) -> tuple[str, ...]:
+        """Return the environment variable names listed for templates: valid names, none of them reserved."""
+        names: list[str] = []
+        for position, item in enumerate(as_list(value, path)):
+            here = f"{path}[{position}]"
+            name = as_str(item, here)
+            if not _VARIABLE_NAME.fullmatch(name):
+                fail(here, f"expected an environment variable name (letters, digits and '_'), got {quote(name)}")
+            if reserved_variable(name):
+                fail(
+                    here,
+                    f"templates may not read {name}: the knowledge graph's, the job's, libpq's, the push gateway's "
+                    f"and Sentry's variables ({', '.join(p + '*' for p in RESERVED_PREFIXES)}) are never readable",
+                )
+            if name in names:
+                fail(here, f"duplicate variable {name!r}")
+            names.append(name)
+        return tuple(names)
 
     def _indexes(self, value: object, path: str) -> tuple[IndexConfig, ...]:
         indexes: dict[str, IndexConfig] = {}
@@ -142,6 +181,8 @@ class _Parser:
             if not isinstance(name, str):
                 fail(path, f"expected a package name, got {show(name)} (quote it)")
             here = join(path, name)
+            if len(name) > MAX_NAME_LENGTH:
+                fail(here, f"invalid package name: longer than {MAX_NAME_LENGTH} characters ({len(name)})")
             if not is_project_name(name):
                 fail(
                     here, "invalid package name: expected letters, digits, '.', '_' and '-', alphanumeric at both ends"
@@ -195,6 +236,16 @@ class _Parser:
         """Return a template string whose placeholders are all release fields or set environment variables."""
         template = as_str(value, path)
         try:
+            names = placeholders(template) - RELEASE_FIELDS
+            refused = sorted(name for name in names if not template_readable(name, self._listed))
+            if refused:
+                shown = ", ".join("{" + name + "}" for name in refused)
+                fail(
+                    path,
+                    f"unknown placeholder {shown} in {quote(template)}: neither a release field "
+                    f"({', '.join(sorted(RELEASE_FIELDS))}) nor an environment variable templates may read "
+                    f"({TEMPLATE_PREFIX}* or one listed in template_variables)",
+                )
             check_template(template, self._environ)
         except TemplateError as error:
             fail(path, str(error))
@@ -215,6 +266,8 @@ class _Parser:
             template = self._template(header_value, here)
             if "\r" in template or "\n" in template:
                 fail(here, "a header value must not contain a line break")
+            if has_control(template.replace("\t", "")):
+                fail(here, "a header value must not contain a control character")
             headers[name.lower()] = (name, template)
         return tuple(headers.values())
 
@@ -238,6 +291,8 @@ class _Parser:
                         fail(here, f"expected string keys in a JSON payload, got {show(key)}")
                     self._template(key, here)
                     walk(element, join(here, key), depth + 1)
+            elif isinstance(item, float) and not math.isfinite(item):
+                fail(here, f"expected a JSON number, got {item!r} (JSON has no NaN or Infinity)")
             elif item is not None and not isinstance(item, bool | int | float):
                 fail(here, f"expected a JSON value (string, number, boolean, null, list, mapping), got {show(item)}")
 
