@@ -79,7 +79,6 @@ def test_init_schema_as_a_role_without_privileges_is_one_line(
 
 
 @pytest.mark.parametrize("where", ["missing-folder", "a-folder"])
-@pytest.mark.xfail(strict=True, reason="issue 10: a bad --report path is found only after the run, which exits 0")
 def test_bad_report_path_is_exit_2_before_any_work(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, tmp_path: Path, where: str
 ) -> None:
@@ -97,7 +96,6 @@ def test_bad_report_path_is_exit_2_before_any_work(
     assert kg.count(f"{STATE}.run") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a --report symlink is followed and its target overwritten")
 def test_report_symlink_is_replaced_not_followed(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ import json
 import logging
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from thoth.package_releases.report import (
     ReleaseLog,
     RunReport,
 )
+from thoth.package_releases.report_file import report_path_problem, write_report
 from thoth.package_releases.values import PageValidators, Release
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -202,3 +204,44 @@ def test_release_log_spills_to_disk_past_its_memory_budget(monkeypatch: pytest.M
     assert not in_memory(log._spool)  # past the budget: an unnamed temporary file
     assert list(log) == releases
     log.close()
+
+
+# -- the --report file -------------------------------------------------------------------------------------------
+
+
+def test_report_file_replaces_a_symlink_and_leaves_its_target_alone(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n", encoding="utf-8")
+    path = tmp_path / "report.json"
+    path.symlink_to(victim)
+
+    write_report(sample_report(), path)
+
+    assert victim.read_text(encoding="utf-8") == "untouched\n"
+    assert not path.is_symlink()
+    assert json.loads(path.read_text(encoding="utf-8"))["database"] == "database 'thoth' on db:5432"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "victim.txt"], "no temporary file left"
+
+
+def test_report_file_left_as_it_was_when_the_write_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "report.json"
+    path.write_text('{"old": true}\n', encoding="utf-8")
+    report = sample_report()
+
+    def broken(stream: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "write_json", broken)
+    with pytest.raises(OSError, match="No space left"):
+        write_report(report, path)
+
+    assert path.read_text(encoding="utf-8") == '{"old": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_report_path_problems(tmp_path: Path) -> None:
+    assert report_path_problem(tmp_path / "report.json") is None
+    assert report_path_problem(tmp_path) == "it is a folder"
+    missing = tmp_path / "missing"
+    assert report_path_problem(missing / "report.json") == f"the folder {str(missing)!r} does not exist"
+    assert list(tmp_path.iterdir()) == [], "the check leaves nothing behind"

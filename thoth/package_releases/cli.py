@@ -20,6 +20,7 @@ from thoth.package_releases.config import ConfigError
 from thoth.package_releases.job import Job, RunFailed
 from thoth.package_releases.redact import mask_text
 from thoth.package_releases.report import RunReport
+from thoth.package_releases.report_file import report_path_problem, write_report
 from thoth.package_releases.settings import Settings
 
 _LOGGER = logging.getLogger("thoth.package_releases")
@@ -266,6 +267,11 @@ def main(
         raise click.UsageError("--no-feeds and --no-scan together leave nothing to do")
     if not feeds and not scan and dry_run:
         raise click.UsageError("--init-schema --no-feeds --no-scan only migrates: --dry-run leaves nothing to do")
+    if report_path and report_path != "-":
+        problem = report_path_problem(Path(report_path))
+        if problem:
+            click.echo(f"error: --report {report_path}: {problem}", err=True)
+            sys.exit(EXIT_USAGE)
     _init_logging(verbose)
     settings = Settings(
         config=config,
@@ -354,8 +360,7 @@ def _emit(report: RunReport, report_path: str | None, *, migrated: str | None = 
     elif report_path:
         path = Path(report_path)
         try:
-            with path.open("w", encoding="utf-8") as stream:
-                report.write_json(stream)
+            write_report(report, path)
         except OSError as error:
             click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)
     report.new_releases.close()
