@@ -864,11 +864,12 @@ def test_legacy_format_templates_read_only_thoth_trigger_variables() -> None:
 @pytest.mark.parametrize("where", ["indexes[0].url", "feeds[0].url", "packages.a.triggers[0].url"])
 def test_a_control_character_in_a_configured_url_is_an_error(where: str, character: str) -> None:
     url = f"https://h.example.com/a{character}b"
-    document: dict[str, Any] = {
+    documents: dict[str, dict[str, Any]] = {
         "indexes[0].url": {"indexes": [{"url": url}]},
         "feeds[0].url": {"feeds": [{"url": url}]},
         "packages.a.triggers[0].url": {"packages": {"a": {"triggers": [{"url": url}]}}},
-    }[where]
+    }
+    document = documents[where]
 
     with pytest.raises(ConfigError) as caught:
         parse_config(document, SOURCE, {})
