@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from thoth.package_releases.clean import MAX_SHOWN, clean_text
 from thoth.package_releases.config import Config, TriggerConfig
 from thoth.package_releases.redact import display_url, mask_url, one_line, secret_header_values
 from thoth.package_releases.releases import shard_of
@@ -290,7 +291,9 @@ class _Delivery:
             return _Attempt(error=one_line(failure.reason, secrets=secrets), retry=failure.retryable)
         with response:
             code = response.status_code
-            reason = one_line(f"HTTP {code} {response.reason or ''}", secrets=secrets)
+            # The receiver's reason phrase may hold any character and be of any length: bounded before masking.
+            phrase = clean_text(response.reason or "", limit=MAX_SHOWN)
+            reason = one_line(f"HTTP {code} {phrase}", secrets=secrets)
             if 200 <= code < 300:
                 return _Attempt(sent=True)
             if retryable_status(code):

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
+import psycopg2
+
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.store.connection import (
     Connection,
@@ -17,6 +19,7 @@ from thoth.package_releases.store.connection import (
     DatabaseError,
     create_database,
     describe_url,
+    first_line,
 )
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
@@ -106,12 +109,15 @@ class Store:
         """Run a database action; when the connection is lost, reconnect with backoff and run it again.
 
         The action must be one transaction (rolled back when the connection broke), so that running it again
-        is safe. When every reconnection failed, ConnectionLost says so.
+        is safe. When every reconnection failed, ConnectionLost says so; an error of the query itself (the
+        connection is fine) is a DatabaseError at once.
         """
         delay = RECONNECT_DELAY
         for attempt in range(RECONNECT_ATTEMPTS + 1):
             try:
                 return action()
+            except psycopg2.Error as error:  # refused by the server, not lost: never run again
+                raise DatabaseError(f"{self.description} refused a query: {first_line(error)}") from None
             except ConnectionLost as error:
                 if attempt == RECONNECT_ATTEMPTS:
                     raise ConnectionLost(f"{error}; gave up after {RECONNECT_ATTEMPTS} reconnection attempts") from None
