@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,6 +30,7 @@ _HTML_SERIAL: Final = re.compile(rb"<!--\s*SERIAL\s+(\d+)\s*-->")
 _SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _MAX_SERIAL_DIGITS: Final = 19  # 2**63 - 1 has 19 digits
 _HTML_PIECE: Final = 64 * 1024
+_ANCHOR_START: Final = re.compile(rb"<a[\s>]", re.IGNORECASE)
 
 # Bounds of what one page may hold (a page beyond one is a PageError): memory stays proportional to them.
 MAX_PAGE_VERSIONS: Final = 100_000
@@ -286,6 +288,9 @@ def _html_links(
         raise PageError("malformed HTML: control characters in the page")
     if not _HTML_MARKERS.search(body[:65536]):
         raise PageError("malformed HTML: no anchors and no HTML structure")
+    # Counting the anchor tags first costs no memory: a page beyond the bound is refused before any is kept.
+    if next(itertools.islice(_ANCHOR_START.finditer(body), limit, None), None) is not None:
+        raise PageError(f"more than {limit} {what} on the page")
     # Fed in pieces, pypi-simple's streaming parser (about twice as fast as its BeautifulSoup one) yields the
     # anchors as it reads, instead of holding every one of a huge page at once; hrefs are not resolved.
     pieces = (body[start : start + _HTML_PIECE] for start in range(0, len(body), _HTML_PIECE))
