@@ -288,7 +288,8 @@ class _Delivery:
             )
         except requests.RequestException as error:
             failure = transport_failure(error)
-            return _Attempt(error=one_line(failure.reason, secrets=secrets), retry=failure.retryable)
+            # Masked first (a secret may hold a control character), then cleaned for the log and the outbox.
+            return _Attempt(error=clean_text(one_line(failure.reason, secrets=secrets)), retry=failure.retryable)
         with response:
             code = response.status_code
             # The receiver's reason phrase may hold any character and be of any length: bounded before masking.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
-from thoth.package_releases.clean import clean_validator
+from thoth.package_releases.clean import clean_text, clean_validator
 from thoth.package_releases.normalize import normalize_name
 from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.sources.http import (
@@ -94,11 +94,11 @@ class ListingResult:
 
 
 class _FetchFailedError(Exception):
-    """A request that ended without a usable response; ``reason`` is one masked line."""
+    """A request that ended without a usable response; ``reason`` is one masked line, control characters escaped."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = clean_text(reason)
 
 
 def _conditional_headers(validators: PageValidators) -> dict[str, str]:
