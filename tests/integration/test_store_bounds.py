@@ -48,8 +48,6 @@ def test_unsafe_validators_and_serials_are_stored_as_absent(store: Store) -> Non
         "alpha": PageValidators(),
         "beta": PageValidators(etag='"ok"', last_modified="Mon"),
     }
-    store.state.save_listing_validators(INDEX, "0/1", PageValidators(etag="\x00", serial=2**63))
-    assert store.state.listing_validators(INDEX, "0/1") == PageValidators()
 
 
 def test_releases_too_long_for_the_graph_are_skipped_and_the_rest_recorded(store: Store, database_url: str) -> None:

@@ -201,7 +201,7 @@ class JobState:
                 f"INSERT INTO {_STATE}.listing_state (index_url, shard, etag, last_modified, serial)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (index_url, shard) DO UPDATE SET etag = excluded.etag,"
                 " last_modified = excluded.last_modified, serial = excluded.serial, updated_at = now()",
-                (index_url, shard, *_validator_columns(validators)),
+                (index_url, shard, validators.etag, validators.last_modified, validators.serial),
             )
 
     # -- outbox -------------------------------------------------------------------------------------------
