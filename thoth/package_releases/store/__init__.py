@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import psycopg2
 
+from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_text, version_too_long
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.store.connection import (
     Connection,
@@ -24,7 +25,7 @@ from thoth.package_releases.store.connection import (
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.store.state import JobState
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators
+from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
 
 __all__ = [
     "ConnectionLost",
@@ -85,7 +86,8 @@ class Store:
     ) -> ChunkOutcome:
         """Record one chunk of an index in one transaction and return what was new.
 
-        Inserts the releases in ``found`` (name -> normalized versions) that the graph lacks, attaches the
+        Inserts the releases in ``found`` (name -> normalized versions) that the graph lacks (but those too long
+        for its indexes, which the sources skip already), attaches the
         entity rules that match them, queues the notifications ``notifier`` asks for, and saves the pages'
         validators. Rows another run inserted meanwhile are neither duplicated nor reported as new. In a dry
         run nothing is written and the releases that would be inserted are returned.
@@ -93,11 +95,11 @@ class Store:
         names = sorted(set(found) | set(pages))
         if dry_run or index.id is None:
             known = self.graph.known_versions(index.id, names)
-            return ChunkOutcome(tuple(missing_releases(index.url, found, known)), 0)
+            return ChunkOutcome(tuple(_recordable(missing_releases(index.url, found, known))), 0)
 
         with self._conn.transaction() as cursor:
             known = self.graph.known_versions_in(cursor, index.id, names)
-            missing = missing_releases(index.url, found, known)
+            missing = _recordable(missing_releases(index.url, found, known))
             inserted = self.graph.insert_entities(cursor, index.id, missing)
             self.graph.attach_rules(cursor, index.id, inserted)
             new = [release for _, release in inserted]
@@ -129,3 +131,14 @@ class Store:
                 except DatabaseError as reconnect_error:
                     _LOGGER.warning("Reconnection failed: %s", reconnect_error)
         raise AssertionError("unreachable")
+
+
+def _recordable(releases: Iterable[Release]) -> list[Release]:
+    """Return the releases whose name and version fit the graph's btree indexes; log the others."""
+    kept = []
+    for release in releases:
+        if len(release.package_name) <= MAX_NAME_LENGTH and not version_too_long(release.package_version):
+            kept.append(release)
+        else:
+            _LOGGER.warning("Not recording a release too long for the graph: %s", clean_text(repr(release), limit=120))
+    return kept

@@ -148,9 +148,10 @@ class Connection:
             else:
                 self._rollback_quietly()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
+            if not self._is_lost(error):  # a query the server refused (a key too large for an index, say)
+                self._rollback_quietly()
+                raise  # as it is: running it again on a new connection would fail the same way
             self._rollback_quietly()
-            if not self._is_lost(error):
-                raise  # a query the server refused (a value too large for an index, say): running it again fails again
             raise ConnectionLost(f"lost connection to {self.description}: {first_line(error)}") from None
         except BaseException:
             self._rollback_quietly()

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 
 import psycopg2.extras
 
-from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_text, version_too_long
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.releases import matching_rules
 from thoth.package_releases.store.connection import Connection, Cursor, to_sqlalchemy_url
@@ -109,11 +108,7 @@ class KnowledgeGraph:
         return known
 
     def insert_entities(self, cursor: Cursor, index_id: int, releases: Sequence[Release]) -> list[tuple[int, Release]]:
-        """Insert version entities of an index; return (entity id, release) of the rows this call created.
-
-        A name or version longer than the graph's indexes take is not inserted (the sources skip them already).
-        """
-        releases = [r for r in releases if _fits(r)]
+        """Insert version entities of an index; return (entity id, release) of the rows this call created."""
         if not releases:
             return []
         rows = psycopg2.extras.execute_values(
@@ -160,11 +155,3 @@ class KnowledgeGraph:
                 page_size=len(pairs),
             )
         return len(pairs)
-
-
-def _fits(release: Release) -> bool:
-    """Tell whether a release's name and version fit the graph's btree indexes; log the ones that do not."""
-    if len(release.package_name) <= MAX_NAME_LENGTH and not version_too_long(release.package_version):
-        return True
-    _LOGGER.warning("Not recording a release too long for the graph: %s", clean_text(repr(release), limit=120))
-    return False
