@@ -99,6 +99,7 @@ class _ListedNames:
         return normalized
 
     def listing(self, serials: Mapping[str, int] | None, serial: int | None) -> ProjectListing:
+        """Return the listing of the names kept, with the serials given and the count of the others."""
         return ProjectListing(tuple(self.names), serials, serial, self.invalid, tuple(self.examples))
 
 
@@ -144,8 +145,8 @@ def parse_listing(body: bytes, content_type: str) -> ProjectListing:
     listed = _ListedNames()
     if media_type != JSON_TYPE:
         for text, _, _ in _html_links(body, charset, MAX_LISTED_NAMES, "projects"):
-            if text:
-                listed.add(text)
+            if text.strip("/ "):
+                listed.add(text.strip().rstrip("/"))  # a directory listing's "name/" names a project too
         return listed.listing(None, _html_serial(body))
     data = _load_json(body)
     entries = data.get("projects")
