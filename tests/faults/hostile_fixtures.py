@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import ssl
 import time
@@ -107,8 +108,13 @@ def run_measured(job: Job, *args: str, limit_mb: float | None, timeout: float, *
     """Run the job, polling its peak RSS (VmHWM) and reaping it with wait4 (ru_maxrss).
 
     The process is killed once its peak exceeds ``limit_mb`` (None: never) or after ``timeout`` seconds.
+    Linux keeps a process's ``ru_maxrss`` across exec, and a child spawned with vfork or fork starts from the
+    high-water mark of the test process's own memory: a ``ru_maxrss`` not above the test process's peak at
+    the spawn may be the test's, not the job's, and is not taken (the polled VmHWM, which is the job's own
+    memory since exec, is).
     """
     running = job.start(*args, **kwargs)
+    spawner_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     pid = running.process.pid
     started = time.monotonic()
     peak_kib = 0
@@ -128,7 +134,8 @@ def run_measured(job: Job, *args: str, limit_mb: float | None, timeout: float, *
             break
         time.sleep(0.05)
     seconds = time.monotonic() - started
-    peak_kib = max(peak_kib, usage.ru_maxrss)  # KiB on Linux
+    if usage.ru_maxrss > spawner_kib:  # KiB on Linux; only then surely the job's own
+        peak_kib = max(peak_kib, usage.ru_maxrss)
     running.process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
     result = None if killed else running.wait(5)
     return Measured(result, peak_kib / 1024, seconds, killed)

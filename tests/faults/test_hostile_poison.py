@@ -30,7 +30,6 @@ ROWS = {(name, version) for name, versions in PROJECTS.items() for version in ve
 BOUND = 12.0  # seconds: a run of three small projects
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a 4,000-character version fails the chunk (btree row size), retried")
 def test_version_of_4000_characters_on_a_page_is_skipped_and_the_chunk_recorded(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -49,7 +48,6 @@ def test_version_of_4000_characters_on_a_page_is_skipped_and_the_chunk_recorded(
     assert rerun.new_releases == set(), rerun
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a 4,000-character version in a feed fails the run")
 def test_version_of_4000_characters_in_a_feed_is_skipped_and_the_rest_recorded(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:

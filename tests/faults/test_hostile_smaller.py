@@ -28,7 +28,6 @@ HOSTILE_NAMES = ["'; drop table x", "-/-/-/etc/passwd", "<script>", "foo?x=1#fra
 # -- listing names ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: listing names that are not project names are requested and stored")
 def test_listing_names_that_are_not_project_names_are_neither_requested_nor_stored(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:

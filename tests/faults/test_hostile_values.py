@@ -33,7 +33,6 @@ def test_plain_index_is_recorded_in_full(job: Job, kg: KnowledgeGraph, config_pa
     assert set(kg.rows(f"{index.url}/simple")) == ROWS
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a 30-digit X-PyPI-Last-Serial overflows bigint in _save_page_state")
 def test_serial_of_30_digits_is_treated_as_absent(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -49,7 +48,6 @@ def test_serial_of_30_digits_is_treated_as_absent(
     assert rerun.code == 0, rerun
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: an ETag with a NUL fails the chunk (literal cannot contain NUL)")
 def test_etag_with_nul_is_not_stored_and_the_chunk_is_recorded(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -66,7 +64,6 @@ def test_etag_with_nul_is_not_stored_and_the_chunk_is_recorded(
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["write", "dry-run"])
-@pytest.mark.xfail(strict=True, reason="issue 10: a listing name with a NUL reaches PostgreSQL (even with --dry-run)")
 def test_listing_name_with_nul_is_skipped_and_the_rest_recorded(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, dry_run: bool
 ) -> None:
@@ -97,7 +94,6 @@ def _feed_config(config_path: Path, feed_url: str, index_url: str) -> str:
     return write_yaml(config_path, document)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a feed's reason phrase with a NUL crashes save_run")
 def test_feed_answering_500_with_nul_in_its_reason_does_not_stop_the_run(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -131,7 +127,6 @@ def _hooked_config(config_path: Path, index_url: str, hook_url: str) -> str:
     return scan_config(config_path, index_url, packages={"alpha": {"triggers": [{"url": hook_url}]}})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a webhook reason phrase with a NUL: ValueError in mark_notification")
 def test_webhook_answering_500_with_nul_in_its_reason_is_recorded_and_goes_dead(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -157,7 +152,6 @@ def test_webhook_answering_500_with_nul_in_its_reason_is_recorded_and_goes_dead(
     assert_no_control_characters(result.everything)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 10: 60,000-character webhook reason (timing-dependent on main)")
 def test_webhook_reason_of_60000_characters_is_cut_and_costs_no_time(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:

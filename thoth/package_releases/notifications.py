@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from thoth.package_releases.clean import MAX_SHOWN, clean_text
 from thoth.package_releases.config import Config, TriggerConfig
 from thoth.package_releases.redact import display_url, mask_url, one_line, secret_header_values
 from thoth.package_releases.releases import shard_of
@@ -308,10 +309,13 @@ class _Delivery:
             )
         except requests.RequestException as error:
             failure = transport_failure(error)
-            return _Attempt(error=one_line(failure.reason, secrets=secrets), retry=failure.retryable)
+            # Masked first (a secret may hold a control character), then cleaned for the log and the outbox.
+            return _Attempt(error=clean_text(one_line(failure.reason, secrets=secrets)), retry=failure.retryable)
         with response:
             code = response.status_code
-            reason = one_line(f"HTTP {code} {response.reason or ''}", secrets=secrets)
+            # The receiver's reason phrase may hold any character and be of any length: bounded before masking.
+            phrase = clean_text(response.reason or "", limit=MAX_SHOWN)
+            reason = one_line(f"HTTP {code} {phrase}", secrets=secrets)
             if 200 <= code < 300:
                 return _Attempt(sent=True)
             if retryable_status(code):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from thoth.package_releases.clean import clean_text
 from thoth.package_releases.values import Release
 
 # How many new releases the text summary names before it says "and N more".
@@ -97,6 +98,8 @@ class IndexReport:
     invalid_versions: int = 0
     new_releases: int = 0
     listing: str | None = None  # ok / not_modified / failed when the project listing was read
+    invalid_names: int = 0  # listed names that are no valid project names (skipped)
+    invalid_name_examples: list[str] = field(default_factory=list)  # the first few, quoted and escaped
     error: str | None = None
 
     @property
@@ -181,8 +184,8 @@ class RunReport:
         )
 
     def add_error(self, package_name: str | None, index_url: str | None, error: str, *, source: str = "index") -> None:
-        """Record a one-line failure (``source``: "index" or "feed")."""
-        self.errors.append(ErrorEntry(package_name, index_url, error, source))
+        """Record a one-line failure (``source``: "index" or "feed"), its text cleaned of control characters."""
+        self.errors.append(ErrorEntry(package_name, index_url, clean_text(error), source))
 
     @property
     def packages_checked(self) -> int:
@@ -265,6 +268,7 @@ class RunReport:
                 + (f", {index.skipped_by_serial} skipped (serial unchanged)" if index.skipped_by_serial else "")
                 + (f", {index.stale} stale" if index.stale else "")
                 + (f", {index.invalid_versions} invalid versions skipped" if index.invalid_versions else "")
+                + (f", {index.invalid_names} invalid names skipped" if index.invalid_names else "")
             )
         for feed in self.feeds:
             # The feed's error names its URL already; the line does too.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from thoth.package_releases.clean import MAX_VERSION_LENGTH, clean_text, shown, version_too_long
 from thoth.package_releases.config import Config
 from thoth.package_releases.phases.context import RunContext
 from thoth.package_releases.phases.ports import FetchStatus, ProjectResult
@@ -20,6 +21,8 @@ from thoth.package_releases.values import IndexRow, Notifier, PageValidators
 
 _LOGGER = logging.getLogger("thoth.package_releases.job")
 
+# How many of a project's invalid versions the report names one by one (all are counted).
+INVALID_VERSIONS_LISTED = 10
 # An index whose requests failed this many times in a row (after their own retries) is taken as down: the
 # rest of it is not attempted, rather than spending every package's retries and backoff on a dead host.
 INDEX_DOWN_AFTER = 50
@@ -74,6 +77,7 @@ class ScanPhase:
                 names = set(listing.projects) | self._config.monitored_names
                 serials = listing.serials
                 listing_validators = listing.validators
+                _note_invalid_names(report, listing.invalid_names, listing.invalid_examples)
         owned = sorted(name for name in names if context.owned(name))
         _LOGGER.info("Checking %d packages on %s", len(owned), shown)
         progress = Progress(shown, len(owned), quiet=settings.quiet)
@@ -167,11 +171,14 @@ class ScanPhase:
         if status is FetchStatus.OK:
             found[result.project] = result.versions
             pages[result.project] = result.validators
-            for raw in result.invalid_versions:
-                report.invalid_versions += 1
-                run_report.add_error(
-                    result.project, mask_url(index.url), f"skipped invalid version {raw!r} (not PEP 440)"
-                )
+            report.invalid_versions += len(result.invalid_versions)
+            for raw in result.invalid_versions[:INVALID_VERSIONS_LISTED]:
+                why = f"longer than {MAX_VERSION_LENGTH} characters" if version_too_long(raw) else "not PEP 440"
+                message = f"skipped invalid version {shown(raw)} ({why})"
+                run_report.add_error(result.project, mask_url(index.url), message)
+            if len(result.invalid_versions) > INVALID_VERSIONS_LISTED:
+                more = len(result.invalid_versions) - INVALID_VERSIONS_LISTED
+                run_report.add_error(result.project, mask_url(index.url), f"skipped {more} more invalid versions")
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
             if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
@@ -180,12 +187,25 @@ class ScanPhase:
             report.not_found += 1
         elif status is FetchStatus.STALE:
             report.stale += 1
-            run_report.add_error(result.project, mask_url(index.url), mask_text(result.error or "stale page"))
+            stale = mask_text(clean_text(result.error or "stale page"))
+            run_report.add_error(result.project, mask_url(index.url), stale)
         else:
             report.failed += 1
-            reason = mask_text(result.error or "failed")
+            reason = mask_text(clean_text(result.error or "failed"))
             run_report.add_error(result.project, mask_url(index.url), reason)
             _LOGGER.warning("%s on %s: %s", result.project, mask_url(index.url), reason)
+
+
+def _note_invalid_names(report: IndexReport, count: int, examples: Sequence[str]) -> None:
+    """Count the listed names that are no project names in the index's report, with one warning line."""
+    if not count:
+        return
+    report.invalid_names = count
+    report.invalid_name_examples = list(examples)
+    more = ", ..." if count > len(examples) else ""
+    _LOGGER.warning(
+        "Index %s lists %d invalid project name(s), skipped: %s%s", report.url, count, ", ".join(examples), more
+    )
 
 
 def unchanged(listed_serial: int | None, validators: PageValidators | None) -> bool:

@@ -26,8 +26,10 @@ from urllib.parse import unquote, urlsplit
 import feedparser
 import requests
 
+from thoth.package_releases.clean import MAX_SHOWN, MAX_VERSION_LENGTH, clean_text, is_valid_name, version_too_long
+from thoth.package_releases.clean import shown as show_value
 from thoth.package_releases.config import FeedConfig
-from thoth.package_releases.normalize import is_project_name, normalize_name, normalize_version
+from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.sources.http import USER_AGENT, BodyError, BodyProblem, RequestFailed, get, new_session
 
@@ -130,6 +132,7 @@ def fetch_feed(
     finally:
         if session is None:
             http.close()
+    reason = clean_text(reason)
     _LOGGER.warning("Feed failed: %s", reason)
     return FeedResult(url=feed.url, index_url=feed.index_url, error=reason)
 
@@ -175,13 +178,15 @@ def _read_entry(entry: Any) -> FeedItem | str:
 
 def _check_reading(name: str, version: str | None) -> FeedItem | str:
     """Return the normalized item a (name, version) reading stands for, or why it is not a valid one."""
-    if not is_project_name(name):
-        return f"invalid package name {_shorten(name)!r}"
+    if not is_valid_name(name):
+        return f"invalid package name {show_value(name)}"
     if version is None:
         return FeedItem(package_name=normalize_name(name), package_version=None)
+    if version_too_long(version):
+        return f"invalid version {show_value(version)} (longer than {MAX_VERSION_LENGTH} characters)"
     normalized = normalize_version(version)
-    if normalized is None:
-        return f"invalid version {_shorten(version)!r} (not PEP 440)"
+    if normalized is None or version_too_long(normalized):
+        return f"invalid version {show_value(version)} (not PEP 440)"
     return FeedItem(package_name=normalize_name(name), package_version=normalized)
 
 
@@ -238,5 +243,6 @@ def _download(session: requests.Session, url: str, timeout: float, max_bytes: in
             raise _DownloadError(f"{shown_url}: body not received within {timeout:g} s") from None
         raise _DownloadError(one_line(f"{shown_url}: body not received: {error.detail}")) from None
     if reply.status != 200:
-        raise _DownloadError(one_line(f"{shown_url}: HTTP {reply.status} {reply.reason}"))
+        reason = clean_text(reply.reason or "", limit=MAX_SHOWN)  # the server's words: any character, any length
+        raise _DownloadError(one_line(f"{shown_url}: HTTP {reply.status} {reason}"))
     return reply.body, reply.headers.get("Content-Type")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
+from thoth.package_releases.clean import clean_text, clean_validator
 from thoth.package_releases.normalize import normalize_name
 from thoth.package_releases.redact import describe, mask_url, one_line
 from thoth.package_releases.sources.http import (
@@ -78,21 +79,26 @@ class ProjectResult:
 
 @dataclass(frozen=True)
 class ListingResult:
-    """The projects an index lists (status OK, NOT_MODIFIED or FAILED)."""
+    """The projects an index lists (status OK, NOT_MODIFIED or FAILED); listed names that are invalid are skipped.
+
+    ``invalid_names`` counts them; ``invalid_examples`` shows the first few (quoted, control characters escaped).
+    """
 
     status: FetchStatus
     projects: tuple[str, ...] = ()
     serials: Mapping[str, int] | None = None
     validators: PageValidators = PageValidators()
     error: str | None = None
+    invalid_names: int = 0
+    invalid_examples: tuple[str, ...] = ()
 
 
 class _FetchFailedError(Exception):
-    """A request that ended without a usable response; ``reason`` is one masked line."""
+    """A request that ended without a usable response; ``reason`` is one masked line, control characters escaped."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = clean_text(reason)
 
 
 def _conditional_headers(validators: PageValidators) -> dict[str, str]:
@@ -115,9 +121,10 @@ def _not_modified_validators(old: PageValidators, headers: Mapping[str, str]) ->
 
 def _new_validators(reply: Reply, body_serial: int | None) -> PageValidators:
     header_serial = as_serial(reply.headers.get("X-PyPI-Last-Serial"))
+    # Validators are sent back as request headers and stored: one with a control character is dropped.
     return PageValidators(
-        etag=reply.headers.get("ETag"),
-        last_modified=reply.headers.get("Last-Modified"),
+        etag=clean_validator(reply.headers.get("ETag")),
+        last_modified=clean_validator(reply.headers.get("Last-Modified")),
         serial=header_serial if header_serial is not None else body_serial,
     )
 
@@ -276,6 +283,8 @@ class SimpleIndexClient:
                 projects=listing.names,
                 serials=listing.serials,
                 validators=_new_validators(reply, listing.serial),
+                invalid_names=listing.invalid_names,
+                invalid_examples=listing.invalid_examples,
             )
         except _FetchFailedError as exc:
             return ListingResult(FetchStatus.FAILED, validators=old, error=exc.reason)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, UnsupportedRepoVersionError, parse_filename, parse_links_stream
 
+from thoth.package_releases.clean import clean_serial, is_valid_name, shown, version_too_long
 from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import one_line
 
@@ -26,6 +28,16 @@ _HTML_MARKERS: Final = re.compile(rb"<\s*(?:a\s|!doctype\s+html|html|body|head)"
 # PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
 _HTML_SERIAL: Final = re.compile(rb"<!--\s*SERIAL\s+(\d+)\s*-->")
 _SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
+_MAX_SERIAL_DIGITS: Final = 19  # 2**63 - 1 has 19 digits
+_HTML_PIECE: Final = 64 * 1024
+_ANCHOR_START: Final = re.compile(rb"<a[\s>]", re.IGNORECASE)
+
+# Bounds of what one page may hold (a page beyond one is a PageError): memory stays proportional to them.
+MAX_PAGE_VERSIONS: Final = 100_000
+MAX_PAGE_FILES: Final = 100_000
+MAX_LISTED_NAMES: Final = 5_000_000
+# How many invalid listed names a listing's report shows.
+INVALID_EXAMPLES: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +62,45 @@ class ProjectPage:
 
 @dataclass(frozen=True)
 class ProjectListing:
-    """An index's root page: the normalized project names, their serials (JSON, when all have one), the serial."""
+    """An index's root page: the normalized project names, their serials (JSON, when all have one), the serial.
+
+    Names that are not PEP 508 project names (or are too long to be recorded) are skipped and counted.
+    """
 
     names: tuple[str, ...]
     serials: Mapping[str, int] | None
     serial: int | None
+    invalid_names: int = 0  # listed names that are no valid project names (skipped)
+    invalid_examples: tuple[str, ...] = ()  # the first few of them, as a report shows them
 
 
 class PageError(ValueError):
-    """A simple-API page whose content cannot be understood; the message is one line."""
+    """A simple-API page whose content cannot be understood (or is beyond a bound); the message is one line."""
+
+
+class _ListedNames:
+    """The names of a listing as they are read: valid ones kept (normalized, once), the others counted."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, None] = {}
+        self.invalid = 0
+        self.examples: list[str] = []
+
+    def add(self, raw: str) -> str | None:
+        """Keep a listed name; return its normalized form, or None when it is no valid project name."""
+        name = raw.strip()
+        if not is_valid_name(name):
+            self.invalid += 1
+            if len(self.examples) < INVALID_EXAMPLES:
+                self.examples.append(shown(raw))
+            return None
+        normalized = normalize_name(name)
+        self.names[normalized] = None
+        return normalized
+
+    def listing(self, serials: Mapping[str, int] | None, serial: int | None) -> ProjectListing:
+        """Return the listing of the names kept, with the serials given and the count of the others."""
+        return ProjectListing(tuple(self.names), serials, serial, self.invalid, tuple(self.examples))
 
 
 # Version strings repeat across the projects of one run ("1.0.0", "0.1.0", ...): parse each once.
@@ -75,7 +117,7 @@ def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectP
     project = normalize_name(project)
     media_type, charset = _check_content_type(content_type)
     if media_type != JSON_TYPE:
-        links = _parse_html_links(body, charset)
+        links = _html_links(body, charset, MAX_PAGE_FILES, "files")
         files = tuple(
             DistributionFile(text, _sha256_of(url), attrs.get("data-yanked") is not None) for text, url, attrs in links
         )
@@ -88,6 +130,8 @@ def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectP
         raw_versions = list(_versions_from_files(project, files))
     elif not isinstance(raw_versions, list) or not all(isinstance(version, str) for version in raw_versions):
         raise PageError('malformed JSON: "versions" is not a list of strings')
+    elif len(raw_versions) > MAX_PAGE_VERSIONS:
+        raise PageError(f"more than {MAX_PAGE_VERSIONS} versions on the page ({len(raw_versions)})")
     valid, invalid = _classify_versions(raw_versions)
     return ProjectPage(project, files, valid, invalid, as_serial(data["meta"].get("_last-serial")))
 
@@ -98,38 +142,45 @@ def parse_listing(body: bytes, content_type: str) -> ProjectListing:
     Serials are given only when every JSON project entry carries a ``_last-serial``.
     """
     media_type, charset = _check_content_type(content_type)
+    listed = _ListedNames()
     if media_type != JSON_TYPE:
-        names = dict.fromkeys(normalize_name(text) for text, _, _ in _parse_html_links(body, charset) if text)
-        return ProjectListing(tuple(names), None, _html_serial(body))
+        for text, _, _ in _html_links(body, charset, MAX_LISTED_NAMES, "projects"):
+            if text.strip("/ "):
+                listed.add(text.strip().rstrip("/"))  # a directory listing's "name/" names a project too
+        return listed.listing(None, _html_serial(body))
     data = _load_json(body)
     entries = data.get("projects")
     if not isinstance(entries, list):
         raise PageError('malformed JSON: "projects" is not a list')
-    projects: dict[str, None] = {}
+    if len(entries) > MAX_LISTED_NAMES:
+        raise PageError(f"more than {MAX_LISTED_NAMES} projects in the listing ({len(entries)})")
     serials: dict[str, int] | None = {}
     for entry in entries:
         raw_name = entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(raw_name, str):
             raise PageError('malformed JSON: a project without a "name"')
-        name = normalize_name(raw_name)
-        projects[name] = None
+        name = listed.add(raw_name)
+        if name is None:
+            continue
         if serials is not None:
             serial = as_serial(entry.get("_last-serial"))
             if serial is None:
                 serials = None
             else:
                 serials[name] = max(serial, serials.get(name, serial))
-    return ProjectListing(tuple(projects), serials, as_serial(data["meta"].get("_last-serial")))
+    return listed.listing(serials, as_serial(data["meta"].get("_last-serial")))
 
 
 def as_serial(value: object) -> int | None:
-    """Return an index serial given as int or decimal string, else None."""
+    """Return an index serial given as int or decimal string, else None (also when it does not fit a bigint)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return clean_serial(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= _MAX_SERIAL_DIGITS:
+            return clean_serial(int(text))
     return None
 
 
@@ -153,12 +204,15 @@ def _check_content_type(content_type: str) -> tuple[str, str | None]:
 
 
 def _classify_versions(raw_versions: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Return the unique normalized valid versions (sorted) and the unique raw invalid ones (in page order)."""
+    """Return the unique normalized valid versions (sorted) and the unique raw invalid ones (in page order).
+
+    A version longer than the graph records is invalid too.
+    """
     valid: set[str] = set()
     invalid: dict[str, None] = {}
     for raw in raw_versions:
-        normalized = _normalized_version(raw)
-        if normalized is None:
+        normalized = None if version_too_long(raw) else _normalized_version(raw)
+        if normalized is None or version_too_long(normalized):
             invalid[raw] = None
         else:
             valid.add(normalized)
@@ -205,6 +259,8 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
     entries = data.get("files")
     if not isinstance(entries, list):
         raise PageError('malformed JSON: "files" is not a list')
+    if len(entries) > MAX_PAGE_FILES:
+        raise PageError(f"more than {MAX_PAGE_FILES} files on the page ({len(entries)})")
     files = []
     for entry in entries:
         filename = entry.get("filename") if isinstance(entry, dict) else None
@@ -219,22 +275,34 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
     return tuple(files)
 
 
-def _parse_html_links(body: bytes, charset: str | None) -> list[tuple[str, str, Mapping[str, object]]]:
-    """Return (text, href, attributes) of each anchor of a PEP 503 page; raise PageError for what is no HTML page.
+def _html_links(
+    body: bytes, charset: str | None, limit: int, what: str
+) -> Iterator[tuple[str, str, Mapping[str, object]]]:
+    """Yield (text, href, attributes) of each anchor of a PEP 503 page; raise PageError for what is no HTML page.
 
     An HTML parser accepts nearly anything, so a garbled body would pass for a project with no files and
     its releases would be lost silently: control characters (which HTML forbids) and a body with neither
-    an anchor nor any HTML structure are refused instead.
+    an anchor nor any HTML structure are refused instead. More than ``limit`` anchors (``what`` they are,
+    for the message) is a PageError too, raised as soon as the parser gets there.
     """
     if _CONTROL_CHARACTERS.search(body):
         raise PageError("malformed HTML: control characters in the page")
     if not _HTML_MARKERS.search(body[:65536]):
         raise PageError("malformed HTML: no anchors and no HTML structure")
+    # Counting the anchor tags first costs no memory: a page beyond the bound is refused before any is kept.
+    if next(itertools.islice(_ANCHOR_START.finditer(body), limit, None), None) is not None:
+        raise PageError(f"more than {limit} {what} on the page")
+    # Fed in pieces, pypi-simple's streaming parser (about twice as fast as its BeautifulSoup one) yields the
+    # anchors as it reads, instead of holding every one of a huge page at once; hrefs are not resolved.
+    pieces = (body[start : start + _HTML_PIECE] for start in range(0, len(body), _HTML_PIECE))
     try:
-        # pypi-simple's streaming parser is about twice as fast as its BeautifulSoup one, and a simple
-        # page is nothing but anchors; hrefs are not resolved (no base URL).
-        return [(link.text, link.url, link.attrs) for link in parse_links_stream([body], http_charset=charset)]
+        for count, link in enumerate(parse_links_stream(pieces, http_charset=charset), start=1):
+            if count > limit:
+                raise PageError(f"more than {limit} {what} on the page")
+            yield link.text, link.url, link.attrs
     except (UnsupportedRepoVersionError, LookupError, ValueError) as exc:
+        if isinstance(exc, PageError):
+            raise
         raise PageError(one_line(f"malformed HTML: {exc}")) from None
 
 
@@ -250,4 +318,4 @@ def _sha256_of(url: str) -> str | None:
 
 def _html_serial(body: bytes) -> int | None:
     match = _HTML_SERIAL.search(body)
-    return int(match.group(1)) if match else None
+    return as_serial(match.group(1).decode("ascii")) if match else None

@@ -10,6 +10,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
+import psycopg2
+
+from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_text, version_too_long
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.store.connection import (
     Connection,
@@ -17,11 +20,12 @@ from thoth.package_releases.store.connection import (
     DatabaseError,
     create_database,
     describe_url,
+    first_line,
 )
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.store.state import JobState
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators
+from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
 
 __all__ = [
     "ConnectionLost",
@@ -82,7 +86,8 @@ class Store:
     ) -> ChunkOutcome:
         """Record one chunk of an index in one transaction and return what was new.
 
-        Inserts the releases in ``found`` (name -> normalized versions) that the graph lacks, attaches the
+        Inserts the releases in ``found`` (name -> normalized versions) that the graph lacks (but those too long
+        for its indexes, which the sources skip already), attaches the
         entity rules that match them, queues the notifications ``notifier`` asks for, and saves the pages'
         validators. Rows another run inserted meanwhile are neither duplicated nor reported as new. In a dry
         run nothing is written and the releases that would be inserted are returned.
@@ -90,11 +95,11 @@ class Store:
         names = sorted(set(found) | set(pages))
         if dry_run or index.id is None:
             known = self.graph.known_versions(index.id, names)
-            return ChunkOutcome(tuple(missing_releases(index.url, found, known)), 0)
+            return ChunkOutcome(tuple(_recordable(missing_releases(index.url, found, known))), 0)
 
         with self._conn.transaction() as cursor:
             known = self.graph.known_versions_in(cursor, index.id, names)
-            missing = missing_releases(index.url, found, known)
+            missing = _recordable(missing_releases(index.url, found, known))
             inserted = self.graph.insert_entities(cursor, index.id, missing)
             self.graph.attach_rules(cursor, index.id, inserted)
             new = [release for _, release in inserted]
@@ -106,12 +111,15 @@ class Store:
         """Run a database action; when the connection is lost, reconnect with backoff and run it again.
 
         The action must be one transaction (rolled back when the connection broke), so that running it again
-        is safe. When every reconnection failed, ConnectionLost says so.
+        is safe. When every reconnection failed, ConnectionLost says so; an error of the query itself (the
+        connection is fine) is a DatabaseError at once.
         """
         delay = RECONNECT_DELAY
         for attempt in range(RECONNECT_ATTEMPTS + 1):
             try:
                 return action()
+            except psycopg2.Error as error:  # refused by the server, not lost: never run again
+                raise DatabaseError(f"{self.description} refused a query: {first_line(error)}") from None
             except ConnectionLost as error:
                 if attempt == RECONNECT_ATTEMPTS:
                     raise ConnectionLost(f"{error}; gave up after {RECONNECT_ATTEMPTS} reconnection attempts") from None
@@ -123,3 +131,14 @@ class Store:
                 except DatabaseError as reconnect_error:
                     _LOGGER.warning("Reconnection failed: %s", reconnect_error)
         raise AssertionError("unreachable")
+
+
+def _recordable(releases: Iterable[Release]) -> list[Release]:
+    """Return the releases whose name and version fit the graph's btree indexes; log the others."""
+    kept = []
+    for release in releases:
+        if len(release.package_name) <= MAX_NAME_LENGTH and not version_too_long(release.package_version):
+            kept.append(release)
+        else:
+            _LOGGER.warning("Not recording a release too long for the graph: %s", clean_text(repr(release), limit=120))
+    return kept

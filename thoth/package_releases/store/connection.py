@@ -19,6 +19,12 @@ APPLICATION_NAME = "thoth-package-releases"
 
 Cursor: TypeAlias = psycopg2.extensions.cursor
 
+# SQLSTATEs of a connection that is gone: class 08 (connection exception), and the server shutting down,
+# crashed, starting up, or ending an idle session. Other OperationalErrors (a row too large for an index, a
+# full disk, a lock timeout) concern one query: running it again on a new connection would fail the same way.
+_CONNECTION_EXCEPTION = "08"
+_SERVER_GONE = frozenset({"57P01", "57P02", "57P03", "57P05"})
+
 
 class DatabaseError(Exception):
     """The knowledge graph cannot be reached or used; the message names host and database, never a password."""
@@ -147,11 +153,21 @@ class Connection:
             else:
                 self._rollback_quietly()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
+            if not self._is_lost(error):  # a query the server refused (a key too large for an index, say)
+                self._rollback_quietly()
+                raise  # as it is: running it again on a new connection would fail the same way
             self._rollback_quietly()
             raise ConnectionLost(f"lost connection to {self.description}: {first_line(error, self.url)}") from None
         except BaseException:
             self._rollback_quietly()
             raise
+
+    def _is_lost(self, error: psycopg2.Error) -> bool:
+        """Tell whether an error means the connection is gone, not that the server refused one query."""
+        if isinstance(error, psycopg2.InterfaceError) or self._conn is None or self._conn.closed:
+            return True
+        code = error.pgcode
+        return code is None or code.startswith(_CONNECTION_EXCEPTION) or code in _SERVER_GONE
 
     def _rollback_quietly(self) -> None:
         if self._conn is not None and not self._conn.closed:

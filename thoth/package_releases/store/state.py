@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
+from typing import Any
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
+from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_serial, clean_text, clean_validator
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.store.connection import Connection, Cursor, DatabaseError, first_line
 from thoth.package_releases.store.schema import SchemaError
@@ -226,7 +229,7 @@ class JobState:
             cursor.execute(
                 f"UPDATE {_STATE}.outbox SET status = %s, attempts = %s, last_error = %s, updated_at = now()"
                 " WHERE id = %s",
-                (status, attempts, error, entry_id),
+                (status, attempts, None if error is None else clean_text(error), entry_id),
             )
 
     def outbox_counts(self, shard_index: int = 0, shard_count: int = 1) -> dict[str, int]:
@@ -246,13 +249,19 @@ class JobState:
     # -- run history --------------------------------------------------------------------------------------
 
     def save_run(self, started_at: datetime, finished_at: datetime, shard: str, succeeded: bool, summary: str) -> None:
-        """Keep a line of history for a finished run (its JSON summary)."""
-        with self._conn.transaction() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_STATE}.run (started_at, finished_at, shard, succeeded, summary)"
-                " VALUES (%s, %s, %s, %s, %s::jsonb)",
-                (started_at, finished_at, shard, succeeded, summary),
-            )
+        """Keep a line of history for a finished run (its JSON summary, its texts cleaned for PostgreSQL).
+
+        A summary PostgreSQL refuses all the same is a DatabaseError, like a lost connection: never a crash.
+        """
+        try:
+            with self._conn.transaction() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {_STATE}.run (started_at, finished_at, shard, succeeded, summary)"
+                    " VALUES (%s, %s, %s, %s, %s::jsonb)",
+                    (started_at, finished_at, shard, succeeded, _clean_json(summary)),
+                )
+        except (psycopg2.Error, ValueError) as error:
+            raise DatabaseError(f"cannot record the run in {self._conn.description}: {first_line(error)}") from None
 
     def last_successful_run(self, shard: str) -> datetime | None:
         """Return when the last successful run of a shard finished."""
@@ -284,7 +293,7 @@ class JobState:
 
     def save_page_state(self, cursor: Cursor, index_url: str, pages: Mapping[str, PageValidators]) -> None:
         """Remember the validators of the project pages of an index."""
-        rows = [(index_url, project, v.etag, v.last_modified, v.serial) for project, v in pages.items()]
+        rows = [(index_url, p, *_validator_columns(v)) for p, v in pages.items() if len(p) <= MAX_NAME_LENGTH]
         if not rows:
             return
         psycopg2.extras.execute_values(
@@ -295,3 +304,27 @@ class JobState:
             rows,
             page_size=len(rows),
         )
+
+
+def _validator_columns(validators: PageValidators) -> tuple[str | None, str | None, int | None]:
+    """Return the ETag, Last-Modified and serial to store: unsafe or out-of-range values are stored as absent."""
+    return (
+        clean_validator(validators.etag),
+        clean_validator(validators.last_modified),
+        clean_serial(validators.serial),
+    )
+
+
+def _clean_json(document: str) -> str:
+    """Return a JSON document with every string in it cleaned (jsonb refuses NUL, lone surrogates)."""
+    return json.dumps(_cleaned(json.loads(document)))
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value, limit=None)
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    if isinstance(value, dict):
+        return {_cleaned(key): _cleaned(item) for key, item in value.items()}
+    return value
