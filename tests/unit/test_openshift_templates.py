@@ -315,6 +315,25 @@ def test_openshift_readme_documents_every_parameter() -> None:
     assert missing == set()
 
 
+def test_readme_deployment_is_the_sequence_of_the_templates() -> None:
+    """README.rst's "Deployment" walks an operator through the templates in the order they must be applied."""
+    readme = (REPO / "README.rst").read_text(encoding="utf-8")
+    section = readme.split("\nDeployment\n==========\n", 1)[1].split("\nDeadlines and stopping\n", 1)[0]
+    steps = re.findall(r"oc process -f openshift/([a-z-]+\.yaml)(.*?)\| oc (apply|create) -f -", section, re.DOTALL)
+    assert [(template, verb) for template, _, verb in steps] == [
+        ("imagestream-template.yaml", "apply"),
+        ("buildconfig-template.yaml", "apply"),
+        ("configmap-template.yaml", "apply"),
+        ("migrate-job-template.yaml", "create"),  # a Job's pod template cannot be changed by apply
+        ("cronjob-template.yaml", "apply"),
+        ("prometheusrule-template.yaml", "apply"),
+    ]
+    for template, options, _ in steps:
+        required = {name for name, parameter in declared_parameters(template).items() if "value" not in parameter}
+        assert {name for name in required if f"-p {name}=" not in options} == set(), template
+    assert " ".join(container(get_workload(*MIGRATE_JOB))["args"]) in section
+
+
 # --------------------------------------------------------------------------------------------
 # Schema validation (Kubernetes) and required fields (OpenShift)
 # --------------------------------------------------------------------------------------------
