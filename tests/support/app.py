@@ -157,16 +157,25 @@ class Launcher(Generic[Output]):
         self._started: list[Running[Output]] = []
 
     def launch(
-        self, argv: Sequence[str], *, report: bool, env: Mapping[str, str] | None, cwd: Path = REPO_ROOT
+        self,
+        argv: Sequence[str],
+        *,
+        report: bool,
+        env: Mapping[str, str] | None,
+        cwd: Path = REPO_ROOT,
+        program: Sequence[str] = (),
     ) -> Running[Output]:
-        """Start ``python app.py ARGV`` (plus ``--report <file>`` when asked for) in the stripped environment."""
+        """Start ``python app.py ARGV`` (plus ``--report <file>`` when asked for) in the stripped environment.
+
+        ``program`` replaces ``python app.py`` (a container's command, mapped to this machine).
+        """
         number = next(self._counter)
         report_path = self.folder / f"report-{number}.json" if report else None
         argv = [*argv, "--report", str(report_path)] if report_path else list(argv)
         out, err = self.folder / f"stdout-{number}.txt", self.folder / f"stderr-{number}.txt"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, str(APP), *argv],
+                [*(program or (sys.executable, str(APP))), *argv],
                 cwd=cwd,
                 env=job_environment(env),
                 stdin=subprocess.DEVNULL,

@@ -280,7 +280,7 @@ def test_fetch_gives_up_on_a_trickling_body_after_the_timeout() -> None:
         elapsed = time.monotonic() - started
 
     assert result.error == f"{url}: body not received within 0.5 s"
-    assert elapsed < 3
+    assert 0.5 <= elapsed < 40, "cut at the deadline, long before the whole document arrives"
 
 
 def test_fetch_reports_a_connection_cut_in_the_middle_of_the_body() -> None:

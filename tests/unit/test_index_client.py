@@ -397,7 +397,8 @@ def test_trickling_body_is_cut_at_the_deadline(mocked: responses.RequestsMock) -
     with SimpleIndexClient(INDEX, timeout=0.2, retries=0) as simple:
         result = simple.project_versions("foo-bar")
 
-    assert time.monotonic() - started < 2
+    # The body never ends: that the call returned is the cut; it came at the deadline, not before.
+    assert time.monotonic() - started >= 0.2
     assert result.status is FetchStatus.FAILED
     assert result.error == f"body not received within 0.2 s from {FOO_BAR_URL} after 1 attempt"
 
@@ -584,24 +585,26 @@ def test_listing_may_be_larger_than_a_page(mocked: responses.RequestsMock) -> No
 
 
 def test_fetch_many_stops_promptly_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A gate: every fetch is held until the test releases it; the results must end while they are all held.
     release = threading.Event()
+    finished: list[str] = []
 
     def slow(self: SimpleIndexClient, project: str, validators: PageValidators | None = None) -> ProjectResult:
-        release.wait(5)
+        release.wait(60)
+        finished.append(project)
         return ProjectResult(project, FetchStatus.NOT_FOUND)
 
     monkeypatch.setattr(SimpleIndexClient, "project_versions", slow)
     stop = threading.Event()
     with SimpleIndexClient(INDEX, concurrency=2) as simple:
         results = simple.fetch_many(((f"p{i}", None) for i in range(10)), should_stop=stop.is_set)
-        started = time.monotonic()
         stop.set()
         collected = list(results)
-        elapsed = time.monotonic() - started
+        held_to_the_end = finished == []
         simple.cancel()
         release.set()
     assert collected == []
-    assert elapsed < 2
+    assert held_to_the_end, f"the results waited for fetches in flight: {finished}"
 
 
 def test_cancel_ends_backoff_and_skips_retries(mocked: responses.RequestsMock) -> None:
@@ -610,7 +613,7 @@ def test_cancel_ends_backoff_and_skips_retries(mocked: responses.RequestsMock) -
         simple.cancel()
         started = time.monotonic()
         result = simple.project_versions("foo-bar")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 30, "no backoff (its first wait is 30 s)"
     assert result.status is FetchStatus.FAILED
     assert result.error is not None
     assert "the run is stopping" in result.error

@@ -12,7 +12,6 @@ configuration volume, and the environment: every variable a template sets is one
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 import posixpath
@@ -25,8 +24,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-OPENSHIFT = REPO / "openshift"
+from tests.support.openshift import (
+    ANY_PARAMETER,
+    OPENSHIFT,
+    REPO,
+    TEST_PARAMETERS,
+    TemplateError,
+    declared_parameters,
+    load_template,
+    render,
+    rendered,
+)
 
 TEMPLATE_FILES = (
     "imagestream-template.yaml",
@@ -34,6 +42,7 @@ TEMPLATE_FILES = (
     "cronjob-template.yaml",
     "sharded-job-template.yaml",
     "configmap-template.yaml",
+    "migrate-job-template.yaml",
     "prometheusrule-template.yaml",
 )
 JOB_TEMPLATE_FILES = ("cronjob-template.yaml", "sharded-job-template.yaml")
@@ -43,9 +52,15 @@ CRONJOBS = (
     ("cronjob-template.yaml", "package-releases-feeds"),
     ("sharded-job-template.yaml", "package-releases-sharded"),
 )
-
-# Values for the required parameters that have no default value.
-TEST_PARAMETERS = {"IMAGE_STREAM_NAMESPACE": "thoth-test"}
+# The one-off migrate-only Job of a new deployment.
+MIGRATE_JOB = ("migrate-job-template.yaml", "package-releases-migrate")
+# Everything that runs the job's container: the CronJobs and the migrate Job.
+WORKLOADS = (*CRONJOBS, MIGRATE_JOB)
+MIGRATE_ONLY_ARGS = ["--init-schema", "--no-feeds", "--no-scan"]
+# Run-time settings a migration does not read, so the migrate Job does not set them.
+RUN_ONLY_ENVIRONMENT = frozenset(
+    {"THOTH_PACKAGE_RELEASES_CONCURRENCY", "THOTH_PACKAGE_RELEASES_TIMEOUT", "THOTH_PACKAGE_RELEASES_DEADLINE"}
+)
 
 # Kubernetes 1.28 is OpenShift 4.15's; the other is the newest kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.28", kubernetes_validate.latest_version())
@@ -55,7 +70,7 @@ OPENSHIFT_API_VERSIONS = {
     "ImageStream": "image.openshift.io/v1",
     "BuildConfig": "build.openshift.io/v1",
 }
-KUBERNETES_KINDS = {"CronJob", "ConfigMap"}
+KUBERNETES_KINDS = {"CronJob", "Job", "ConfigMap"}
 # Custom resources, which kubernetes-validate has no schema for: test_prometheus_rules.py checks their structure.
 CUSTOM_RESOURCE_API_VERSIONS = {"PrometheusRule": "monitoring.coreos.com/v1"}
 
@@ -81,111 +96,6 @@ KUBERNETES_SET_ENVIRONMENT = frozenset({"JOB_COMPLETION_INDEX"})
 # The job stops within ~10 s of SIGTERM; its own deadline must leave Kubernetes' hard deadline
 # room for pod start-up before it and the clean stop after it.
 MIN_DEADLINE_MARGIN_SECONDS = 60
-
-
-# --------------------------------------------------------------------------------------------
-# A renderer with the semantics of `oc process`
-# --------------------------------------------------------------------------------------------
-
-_STRING_PARAMETER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-_NON_STRING_PARAMETER = re.compile(r"\$\{\{([A-Za-z0-9_]+)\}\}")
-_ANY_PARAMETER = re.compile(r"\$\{\{?([A-Za-z0-9_]+)\}?\}")
-
-
-class TemplateError(Exception):
-    """A template that `oc process` would reject or render wrongly."""
-
-
-def load_template(name: str) -> dict[str, Any]:
-    with (OPENSHIFT / name).open() as stream:
-        template = yaml.safe_load(stream)
-    assert isinstance(template, dict), f"{name} is not a YAML mapping"
-    return template
-
-
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
-    """Each parameter's value: the override, else its default; a required one must have one."""
-    declared = {parameter["name"] for parameter in template.get("parameters") or []}
-    unknown = set(overrides) - declared
-    if unknown:
-        raise TemplateError(f"unknown parameters {sorted(unknown)}")
-    values: dict[str, str] = {}
-    for parameter in template.get("parameters") or []:
-        name = parameter["name"]
-        if "generate" in parameter:
-            raise TemplateError(f"parameter {name}: generated values are not supported here")
-        if name in overrides:
-            value = overrides[name]
-        elif parameter.get("value") is not None:
-            value = parameter["value"]
-        elif parameter.get("required", False):
-            raise TemplateError(f"required parameter {name} has no value")
-        else:
-            value = ""
-        if not isinstance(value, str):
-            raise TemplateError(f"parameter {name}: value {value!r} is not a string")
-        values[name] = value
-    return values
-
-
-def substitute(node: Any, values: Mapping[str, str]) -> Any:
-    """Replace ``${NAME}`` inside strings and a whole-string ``${{NAME}}`` by the JSON value."""
-
-    def value_of(name: str) -> str:
-        if name not in values:
-            raise TemplateError(f"parameter {name} is used but not declared")
-        return values[name]
-
-    if isinstance(node, dict):
-        for key in node:
-            if "${" in str(key):
-                raise TemplateError(f"parameter in a key ({key!r}): oc process leaves keys alone")
-        return {key: substitute(value, values) for key, value in node.items()}
-    if isinstance(node, list):
-        return [substitute(item, values) for item in node]
-    if isinstance(node, str):
-        whole = _NON_STRING_PARAMETER.fullmatch(node)
-        if whole:
-            raw = value_of(whole[1])
-            try:
-                return json.loads(raw)
-            except ValueError as error:
-                raise TemplateError(f"${{{{{whole[1]}}}}}: {raw!r} is not a JSON value") from error
-        if "${{" in node:
-            raise TemplateError(f"{node!r}: ${{{{...}}}} works only as a whole value")
-        return _STRING_PARAMETER.sub(lambda match: value_of(match[1]), node)
-    return node
-
-
-def render(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    """Render like `oc process`: substitute parameters, add the template's labels."""
-    values = parameter_values(template, overrides or {})
-    objects: list[dict[str, Any]] = substitute(template.get("objects") or [], values)
-    labels = template.get("labels") or {}
-    for obj in objects:
-        object_labels = obj.setdefault("metadata", {}).setdefault("labels", {})
-        for key, value in labels.items():
-            if object_labels.get(key, value) != value:
-                raise TemplateError(f"template label {key}={value} conflicts with {obj['kind']}'s")
-            object_labels[key] = value
-    return objects
-
-
-@functools.cache
-def _rendered_json(name: str, overrides: tuple[tuple[str, str], ...]) -> str:
-    return json.dumps(render(load_template(name), dict(overrides)))
-
-
-def rendered(name: str, **overrides: str) -> list[dict[str, Any]]:
-    """The template rendered with defaults, test values and overrides (a fresh copy)."""
-    values = {key: value for key, value in TEST_PARAMETERS.items() if key in declared_parameters(name)}
-    values.update(overrides)
-    objects: list[dict[str, Any]] = json.loads(_rendered_json(name, tuple(sorted(values.items()))))
-    return objects
-
-
-def declared_parameters(name: str) -> dict[str, dict[str, Any]]:
-    return {parameter["name"]: parameter for parameter in load_template(name).get("parameters") or []}
 
 
 def default(name: str, parameter: str) -> str:
@@ -218,8 +128,18 @@ def get_cronjob(name: str, cronjob_name: str, **overrides: str) -> dict[str, Any
     return found
 
 
-def pod_spec(cronjob: Mapping[str, Any]) -> dict[str, Any]:
-    spec: dict[str, Any] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+def get_workload(name: str, workload_name: str) -> dict[str, Any]:
+    """The rendered CronJob or Job ``workload_name`` of template ``name``."""
+    (found,) = [
+        obj for obj in rendered(name) if obj["kind"] in {"CronJob", "Job"} and obj["metadata"]["name"] == workload_name
+    ]
+    return found
+
+
+def pod_spec(workload: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod spec of a CronJob's Jobs or of a Job."""
+    job = workload["spec"] if workload["kind"] == "Job" else workload["spec"]["jobTemplate"]["spec"]
+    spec: dict[str, Any] = job["template"]["spec"]
     return spec
 
 
@@ -363,7 +283,7 @@ def test_parameters_are_documented(name: str) -> None:
 @pytest.mark.parametrize("name", TEMPLATE_FILES)
 def test_parameters_are_declared_and_used(name: str) -> None:
     template = load_template(name)
-    used = {match for text in strings(template["objects"]) for match in _ANY_PARAMETER.findall(text)}
+    used = {match for text in strings(template["objects"]) for match in ANY_PARAMETER.findall(text)}
     declared = set(declared_parameters(name))
     assert used - declared == set(), "used but not declared"
     assert declared - used == set(), "declared but not used"
@@ -393,6 +313,25 @@ def test_openshift_readme_documents_every_parameter() -> None:
         if f"`{parameter}`" not in readme
     }
     assert missing == set()
+
+
+def test_readme_deployment_is_the_sequence_of_the_templates() -> None:
+    """README.rst's "Deployment" walks an operator through the templates in the order they must be applied."""
+    readme = (REPO / "README.rst").read_text(encoding="utf-8")
+    section = readme.split("\nDeployment\n==========\n", 1)[1].split("\nDeadlines and stopping\n", 1)[0]
+    steps = re.findall(r"oc process -f openshift/([a-z-]+\.yaml)(.*?)\| oc (apply|create) -f -", section, re.DOTALL)
+    assert [(template, verb) for template, _, verb in steps] == [
+        ("imagestream-template.yaml", "apply"),
+        ("buildconfig-template.yaml", "apply"),
+        ("configmap-template.yaml", "apply"),
+        ("migrate-job-template.yaml", "create"),  # a Job's pod template cannot be changed by apply
+        ("cronjob-template.yaml", "apply"),
+        ("prometheusrule-template.yaml", "apply"),
+    ]
+    for template, options, _ in steps:
+        required = {name for name, parameter in declared_parameters(template).items() if "value" not in parameter}
+        assert {name for name in required if f"-p {name}=" not in options} == set(), template
+    assert " ".join(container(get_workload(*MIGRATE_JOB))["args"]) in section
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,6 +458,13 @@ def each_cronjob(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     return name, get_cronjob(name, cronjob_name)
 
 
+@pytest.fixture(params=WORKLOADS, ids=[f"{name}:{workload_name}" for name, workload_name in WORKLOADS])
+def each_workload(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """(template file, rendered CronJob or Job) for everything of the templates that runs the job's container."""
+    name, workload_name = request.param
+    return name, get_workload(name, workload_name)
+
+
 def test_cronjob_policies(each_cronjob: tuple[str, dict[str, Any]]) -> None:
     _, cronjob = each_cronjob
     spec = cronjob["spec"]
@@ -592,6 +538,31 @@ def test_sharded_run_is_an_indexed_job() -> None:
     assert "--no-feeds" in container(cronjob)["args"]
 
 
+def test_migrate_job_is_the_one_off_migrate_only_step() -> None:
+    job = get_workload(*MIGRATE_JOB)
+    spec = job["spec"]
+    assert job["apiVersion"] == "batch/v1"
+    assert container(job)["command"] == ["python", "/opt/app-root/src/app.py"]
+    assert container(job)["args"] == MIGRATE_ONLY_ARGS
+    assert "completionMode" not in spec, "one pod migrates"
+    assert spec.get("parallelism", 1) == spec.get("completions", 1) == 1
+    assert isinstance(spec["activeDeadlineSeconds"], int)
+    assert spec["activeDeadlineSeconds"] > 0
+    assert isinstance(spec["backoffLimit"], int)
+    assert spec["backoffLimit"] >= 1, "a database not reachable yet deserves a retry"
+    # Deleted some time after it ends, so that the template can be created again after an upgrade.
+    assert isinstance(spec["ttlSecondsAfterFinished"], int)
+    assert spec["ttlSecondsAfterFinished"] > 0
+    assert pod_spec(job)["restartPolicy"] == "OnFailure"
+    registry = default(MIGRATE_JOB[0], "IMAGE_STREAM_REGISTRY")
+    namespace = TEST_PARAMETERS["IMAGE_STREAM_NAMESPACE"]
+    assert container(job)["image"] == f"{registry}/{namespace}/{IMAGE_STREAM}:latest"
+    assert container(job)["imagePullPolicy"] == "Always", "the migration runs the image the CronJobs will run"
+    env = environment(job)
+    assert "THOTH_PACKAGE_RELEASES_SHARD_COUNT" not in env
+    assert "THOTH_PACKAGE_RELEASES_SHARD_INDEX" not in env
+
+
 def test_unsharded_runs_set_no_shard() -> None:
     for cronjob in cronjobs("cronjob-template.yaml"):
         env = environment(cronjob)
@@ -613,8 +584,8 @@ def test_image_comes_from_the_imagestream(each_cronjob: tuple[str, dict[str, Any
     assert build["spec"]["output"]["to"]["name"] == f"{IMAGE_STREAM}:latest"
 
 
-def test_resources(each_cronjob: tuple[str, dict[str, Any]]) -> None:
-    _, cronjob = each_cronjob
+def test_resources(each_workload: tuple[str, dict[str, Any]]) -> None:
+    _, cronjob = each_workload
     resources = container(cronjob)["resources"]
     memory_limit = quantity(resources["limits"]["memory"])
     # The job's peak RSS target is 150 MB.
@@ -623,8 +594,8 @@ def test_resources(each_cronjob: tuple[str, dict[str, Any]]) -> None:
     assert quantity(resources["requests"]["cpu"]) <= quantity(resources["limits"]["cpu"])
 
 
-def test_security_context(each_cronjob: tuple[str, dict[str, Any]]) -> None:
-    _, cronjob = each_cronjob
+def test_security_context(each_workload: tuple[str, dict[str, Any]]) -> None:
+    _, cronjob = each_workload
     pod = pod_spec(cronjob)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False
@@ -636,8 +607,8 @@ def test_security_context(each_cronjob: tuple[str, dict[str, Any]]) -> None:
     assert "add" not in context["capabilities"]
 
 
-def test_volumes(each_cronjob: tuple[str, dict[str, Any]]) -> None:
-    name, cronjob = each_cronjob
+def test_volumes(each_workload: tuple[str, dict[str, Any]]) -> None:
+    name, cronjob = each_workload
     volumes = {volume["name"]: volume for volume in pod_spec(cronjob)["volumes"]}
     mounts = {mount["mountPath"]: mount for mount in container(cronjob)["volumeMounts"]}
     assert {mount["name"] for mount in mounts.values()} == set(volumes)
@@ -694,35 +665,35 @@ def job_options(job_cli: Any) -> frozenset[str]:
 
 
 def test_job_accepts_the_templates_arguments(
-    each_cronjob: tuple[str, dict[str, Any]], job_options: frozenset[str]
+    each_workload: tuple[str, dict[str, Any]], job_options: frozenset[str]
 ) -> None:
-    _, cronjob = each_cronjob
+    _, cronjob = each_workload
     assert container(cronjob)["command"] == ["python", "/opt/app-root/src/app.py"]
     unknown = [arg for arg in container(cronjob)["args"] if arg.startswith("-") and arg not in job_options]
     assert unknown == []
 
 
 def test_templates_set_only_variables_the_job_reads(
-    each_cronjob: tuple[str, dict[str, Any]], job_environment: frozenset[str]
+    each_workload: tuple[str, dict[str, Any]], job_environment: frozenset[str]
 ) -> None:
-    _, cronjob = each_cronjob
+    _, cronjob = each_workload
     set_here = set(environment(cronjob))
     assert set_here - job_environment == set(), "set by the template but read by nobody"
     assert set_here & KUBERNETES_SET_ENVIRONMENT == set()
 
 
 def test_templates_set_the_variables_the_job_needs(
-    each_cronjob: tuple[str, dict[str, Any]], job_environment: frozenset[str]
+    each_workload: tuple[str, dict[str, Any]], job_environment: frozenset[str]
 ) -> None:
-    name, cronjob = each_cronjob
+    name, cronjob = each_workload
     assert job_environment >= REQUIRED_ENVIRONMENT, "the job no longer reads a variable this test requires"
     assert set(environment(cronjob)) >= REQUIRED_ENVIRONMENT
     if name == "sharded-job-template.yaml":
         assert {"THOTH_PACKAGE_RELEASES_SHARD_COUNT", "JOB_COMPLETION_INDEX"} <= job_environment
 
 
-def test_environment_sources(each_cronjob: tuple[str, dict[str, Any]]) -> None:
-    name, cronjob = each_cronjob
+def test_environment_sources(each_workload: tuple[str, dict[str, Any]]) -> None:
+    name, cronjob = each_workload
     env = environment(cronjob)
     configmap = default(name, "THOTH_CONFIGMAP_NAME")
     secret = default(name, "THOTH_SECRET_NAME")
@@ -739,8 +710,11 @@ def test_environment_sources(each_cronjob: tuple[str, dict[str, Any]]) -> None:
         (reference,) = env[variable]["valueFrom"].values()
         assert reference["optional"] is True, f"the job runs without {variable}"
     assert env_value(cronjob, "THOTH_PACKAGE_RELEASES_REPORT") == "-"
-    for variable in ("THOTH_PACKAGE_RELEASES_CONCURRENCY", "THOTH_PACKAGE_RELEASES_TIMEOUT"):
-        assert int(env_value(cronjob, variable)) > 0
+    if cronjob["kind"] == "CronJob":
+        for variable in ("THOTH_PACKAGE_RELEASES_CONCURRENCY", "THOTH_PACKAGE_RELEASES_TIMEOUT"):
+            assert int(env_value(cronjob, variable)) > 0
+    else:
+        assert set(env) & RUN_ONLY_ENVIRONMENT == set(), "a migration has no scan, feed or deadline to set"
     # Extra variables (those trigger templates refer to) only from an optional Secret.
     for source in container(cronjob).get("envFrom", []):
         assert set(source) == {"secretRef"}
@@ -748,9 +722,9 @@ def test_environment_sources(each_cronjob: tuple[str, dict[str, Any]]) -> None:
 
 
 def test_job_containers_agree() -> None:
-    """The CronJobs differ only where they must; catches drift between copies."""
-    allowed = {"THOTH_PACKAGE_RELEASES_DEADLINE", "THOTH_PACKAGE_RELEASES_SHARD_COUNT"}
-    jobs = [get_cronjob(name, cronjob_name) for name, cronjob_name in CRONJOBS]
+    """The CronJobs and the migrate Job differ only where they must; catches drift between copies."""
+    allowed = RUN_ONLY_ENVIRONMENT | {"THOTH_PACKAGE_RELEASES_SHARD_COUNT"}
+    jobs = [get_workload(name, workload_name) for name, workload_name in WORKLOADS]
     first = jobs[0]
     for other in jobs[1:]:
         env = {key: value for key, value in environment(other).items() if key not in allowed}

@@ -1,6 +1,6 @@
 """The operators' alerts: openshift/prometheusrule-template.yaml.
 
-The template is rendered with its defaults (by the renderer of test_openshift_templates.py), its
+The template is rendered with its defaults (by the renderer of tests/support/openshift.py), its
 PrometheusRule checked field by field (a custom resource: kubernetes-validate has no schema for it), and its
 rule groups written to a rules file on which ``promtool check rules`` and ``promtool test rules`` (with
 tests/unit/prometheus/package-releases-alerts.test.yaml) must pass. promtool comes from Debian's
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.unit.test_openshift_templates import REPO, declared_parameters, rendered
+from tests.support.openshift import REPO, declared_parameters, rendered
 
 TEMPLATE = "prometheusrule-template.yaml"
 UNIT_TESTS = Path(__file__).parent / "prometheus" / "package-releases-alerts.test.yaml"

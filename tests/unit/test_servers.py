@@ -205,7 +205,7 @@ def test_hang_and_trickle(index: IndexServer, session: requests.Session) -> None
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
         session.get(index.project_url("baz"), timeout=0.3)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30, "the client's timeout, not the end of the hang"
 
     index.trickle("baz", seconds_per_byte=0.002, bytes_per_write=25)
     started = time.monotonic()
@@ -359,7 +359,7 @@ def test_webhook_status_sequence_and_recording(session: requests.Session) -> Non
             for i in range(3)
         ]
         assert statuses == [500, 503, 200]
-        assert hooks.wait_for(3, timeout=2)
+        assert hooks.wait_for(3)
         assert [(r.method, r.path, r.status) for r in hooks.requests] == [
             ("POST", "/hooks/0", 500),
             ("POST", "/hooks/1", 503),

@@ -132,8 +132,12 @@ class BaseServer:
         with self._requests_changed:
             self._requests.clear()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait until at least ``count`` recorded requests have been answered (or dropped)."""
+    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until at least ``count`` recorded requests have been answered (or dropped).
+
+        ``timeout`` bounds a hang only: a request that was answered is recorded within moments, however busy the
+        machine; a short timeout is for a count that must never be reached.
+        """
         with self._requests_changed:
             return self._requests_changed.wait_for(
                 lambda: sum(1 for r in self._requests if r.status is not None) >= count, timeout
