@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from thoth.package_releases.normalize import PYPI_SIMPLE_URL, is_project_name, normalize_index_url, normalize_name
 from thoth.package_releases.redact import mask_text, mask_url
-from thoth.package_releases.sources.http import BodyError, BodyProblem, RequestFailed, get, new_session
+from thoth.package_releases.sources.remote import FetchError, fetch
 from thoth.package_releases.template import TemplateError, check_template, render
 
 DEFAULT_CONFIG = "config/thoth.yaml"
@@ -161,17 +161,25 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     max_bytes: int = 1024 * 1024,
+    should_stop: Callable[[], bool] | None = None,
+    allow_insecure: bool = False,
 ) -> Config:
     """Read, parse and validate the configuration at a local path or an http(s) URL.
 
-    Trigger templates are checked against ``environ`` (default: ``os.environ``). Raises ConfigError.
+    Trigger templates are checked against ``environ`` (default: ``os.environ``). A URL is read within
+    ``timeout`` seconds in all, or until ``should_stop()`` turns true; over plain http, or redirected to another
+    origin, only when ``allow_insecure``. Raises ConfigError.
     """
     environ = os.environ if environ is None else environ
     scheme = _URL_SCHEME.match(source)
     if scheme is None:
         text = _read_file(source, max_bytes)
     elif scheme.group().lower() in ("http://", "https://"):
-        text = _fetch(source, environ, timeout, max_bytes)
+        try:
+            data = fetch(source, environ, timeout, max_bytes, should_stop=should_stop, allow_insecure=allow_insecure)
+        except FetchError as error:
+            raise ConfigError(source, "", str(error)) from None
+        text = _decode(data, source)
     else:
         raise ConfigError(source, "", "expected a local path or an http(s) URL")
     document = _parse_yaml(text, source)
@@ -198,22 +206,6 @@ def _read_file(path: str, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise ConfigError(path, "", f"the configuration is larger than {max_bytes} bytes")
     return _decode(data, path)
-
-
-def _fetch(url: str, environ: Mapping[str, str], timeout: float, max_bytes: int) -> str:
-    try:
-        with new_session(environ) as session:
-            reply = get(session, url, timeout=timeout, max_bytes=max_bytes)
-    except RequestFailed as failure:
-        raise ConfigError(url, "", f"cannot fetch the configuration: {failure.reason}") from None
-    except BodyError as error:
-        if error.problem is BodyProblem.TOO_LARGE:
-            raise ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes") from None
-        detail = error.detail or f"not received within {timeout:g} s"
-        raise ConfigError(url, "", f"cannot fetch the configuration: {detail}") from None
-    if reply.status >= 400:
-        raise ConfigError(url, "", f"cannot fetch the configuration: HTTP {reply.status} {reply.reason}")
-    return _decode(reply.body, url)
 
 
 def _decode(data: bytes, source: str) -> str:
