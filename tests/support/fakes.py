@@ -201,7 +201,13 @@ class FakeEdges:
         ) -> IndexClientPort:
             return self.indexes[index_url]
 
-        def fetch_feed(feed: FeedConfig, *, timeout: float, environ: Mapping[str, str]) -> FeedResult:
+        def fetch_feed(
+            feed: FeedConfig,
+            *,
+            timeout: float,
+            environ: Mapping[str, str],
+            should_stop: Callable[[], bool] | None = None,
+        ) -> FeedResult:
             return self.feeds.get(feed.url) or FeedResult(url=feed.url, index_url=feed.index_url, error="HTTP 404")
 
         def create_database(url: str) -> None:

@@ -332,6 +332,8 @@ def _open(
     **extra: Any,
 ) -> requests.Response:
     """Return the response to a request (headers read, body not), under ``watch``; raise RequestFailed."""
+    if watch.should_stop is not None and watch.should_stop():
+        raise _stopped()
     try:
         response = session.request(method, url, headers=headers, timeout=timeout, stream=True, **extra)
     except requests.RequestException as error:
