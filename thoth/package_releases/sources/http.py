@@ -266,6 +266,8 @@ def get(
     """
     total = timeout if body_timeout is None else max(body_timeout, timeout)
     started = time.monotonic()
+    if should_stop is not None and should_stop():
+        raise _stopped()
     with watched(timeout, should_stop) as watch:
         response = _open(session, "GET", url, watch, timeout=timeout, headers=headers)
         with response:
@@ -332,8 +334,6 @@ def _open(
     **extra: Any,
 ) -> requests.Response:
     """Return the response to a request (headers read, body not), under ``watch``; raise RequestFailed."""
-    if watch.should_stop is not None and watch.should_stop():
-        raise _stopped()
     try:
         response = session.request(method, url, headers=headers, timeout=timeout, stream=True, **extra)
     except requests.RequestException as error:

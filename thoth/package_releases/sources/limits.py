@@ -38,7 +38,10 @@ class Watch:
 
     def __init__(self, limit: float, should_stop: Callable[[], bool] | None) -> None:
         self.limit = limit
-        self.ends_at = time.monotonic() + limit
+        now = time.monotonic()
+        self.ends_at = now + limit
+        # A request that ends within a poll is never asked about: no cost for the many quick ones.
+        self._stop_checked_from = now + POLL_SECONDS
         self.should_stop = should_stop
         self.fired: str | None = None
         self._connections: list[Any] = []
@@ -65,7 +68,7 @@ class Watch:
         if self.fired is None:
             if now >= self.ends_at:
                 self.fired = "timeout"
-            elif self.should_stop is not None and _safely(self.should_stop):
+            elif self.should_stop is not None and now >= self._stop_checked_from and _safely(self.should_stop):
                 self.fired = "stopped"
         if self.fired is not None:
             with self._lock:
