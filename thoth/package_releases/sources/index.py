@@ -223,7 +223,9 @@ class SimpleIndexClient:
 
         Exactly one result is yielded per item; a project's failure is a FAILED result, never an exception.
         Closing the generator early cancels what has not started (at most twice ``concurrency`` is queued);
-        so does ``should_stop()`` turning true, which is checked while waiting, so that a stop is prompt.
+        so does ``should_stop()`` turning true, which is checked while waiting, so that a stop is prompt. Once
+        the client is cancelled or asked to stop, the failures of requests cut short end the generator: they are
+        not the projects' failures.
         """
         executor = self._get_executor()
         iterator = iter(items)
@@ -257,10 +259,15 @@ class SimpleIndexClient:
                 except Exception as exc:  # project_versions does not raise; this is the last resort
                     error = one_line(f"unexpected {describe(exc)}")
                     result = ProjectResult(normalize_name(project), FetchStatus.FAILED, error=error)
+                if result.status is FetchStatus.FAILED and self._stopping(should_stop):
+                    return  # cut short by the stop: not a failure of the project
                 yield result
         finally:
             for future in pending:
                 future.cancel()
+
+    def _stopping(self, should_stop: Callable[[], bool] | None) -> bool:
+        return self._cancelled.is_set() or (should_stop is not None and should_stop())
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
         """Return the projects the index lists, conditional on the validators of the previous fetch; never raises."""
