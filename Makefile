@@ -24,7 +24,7 @@ help:
 	@echo "make psql       psql on the embedded database that make run wrote (psql options in ARGS)"
 	@echo "make test       lint + the whole test suite (what CI runs)"
 	@echo "make test-faults  only the fault-matrix tests"
-	@echo "make lint       ruff + mypy --strict"
+	@echo "make lint       ruff + mypy --strict (package, tests, bench)"
 	@echo "make bench      the benchmark (not part of make test)"
 	@echo "make bootstrap  install pipenv and the locked dependencies"
 
@@ -60,7 +60,7 @@ promtool:
 lint: bootstrap
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy --strict thoth/package_releases
+	$(RUN) mypy --strict thoth/package_releases tests bench app.py
 
 test: lint promtool
 	$(RUN) pytest $(PYTEST_ARGS)
