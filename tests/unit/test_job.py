@@ -248,3 +248,19 @@ def test_migrate_only_registers_the_indexes_and_runs_no_phase(tmp_path: Path, ed
     assert "Registered 2 new index(es)" in job.migration.render_text()
     assert not edges.store.state.locked
     assert edges.store.state.runs == []
+
+
+def test_tls_verification_off_is_logged_for_https_indexes_only(
+    tmp_path: Path, edges: FakeEdges, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = "http://plain.test/simple"
+    edges.indexes[PYPI] = FakeIndex({"alpha": ["1.0"]})
+    edges.indexes[plain] = FakeIndex({"alpha": ["1.0"]})
+    config = "indexes:\n" + "".join(
+        f"  - {{url: {url}, only_if_package_seen: false, verify_ssl: false}}\n" for url in (PYPI, plain)
+    )
+
+    make_job(tmp_path, edges, config).run()
+
+    warnings = [record.getMessage() for record in caplog.records if "TLS verification is off" in record.getMessage()]
+    assert warnings == [f"TLS verification is off for index {PYPI}"]
