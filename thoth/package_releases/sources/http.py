@@ -1,22 +1,21 @@
 """The job's one HTTP policy, for all its HTTP: index pages and listing, feeds, configuration, webhooks, push gateway.
 
 It owns the ``requests`` sessions (user agent, connection pool, proxies, ~/.netrc and the CA bundle resolved once
-from the run's environment), the retry rule for each kind of failure, the backoff and ``Retry-After`` delays,
-the size- and time-limited reading of a body, the redirect policy, and the plain-words description of a failed
-request.
+from the run's environment: environment.py), the redirect policy (same origin only), the making of a request
+under its bounds (a total time limit and a stop, through limits.py's watchdog; the size- and memory-limited
+reading of a body), and one debug line per request. failures.py holds the retry rule for each kind of failure,
+the backoff and ``Retry-After`` delays, and the plain-words description of a failed request; their names are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
 import logging
-import netrc
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -26,6 +25,9 @@ from requests.structures import CaseInsensitiveDict
 
 from thoth.package_releases import __version__
 from thoth.package_releases.redact import describe, display_url, mask_url, one_line
+from thoth.package_releases.sources.environment import ca_bundle as ca_bundle
+from thoth.package_releases.sources.environment import environ_proxies as environ_proxies
+from thoth.package_releases.sources.environment import netrc_auth as netrc_auth
 from thoth.package_releases.sources.failures import MAX_DELAY as MAX_DELAY
 from thoth.package_releases.sources.failures import RequestFailed as RequestFailed
 from thoth.package_releases.sources.failures import backoff_delay as backoff_delay
@@ -142,70 +144,6 @@ def new_session(
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def ca_bundle(environ: Mapping[str, str]) -> str | None:
-    """Return the CA bundle the environment names (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE), if any."""
-    return environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None
-
-
-def environ_proxies(url: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """Return the proxies (by scheme) the environment's ``*_proxy`` variables give for ``url``; none if bypassed."""
-    proxies: dict[str, str] = {}
-    # Lower-case names win, as in urllib; HTTP_PROXY is ignored in a CGI request (httpoxy).
-    for name in sorted(environ, key=lambda key: key.islower()):
-        value = environ[name]
-        if name.lower().endswith("_proxy") and value and name.lower() != "no_proxy":
-            if name == "HTTP_PROXY" and "REQUEST_METHOD" in environ:
-                continue
-            proxies[name.lower()[: -len("_proxy")]] = value
-    if not proxies or _bypasses_proxy(url, environ.get("no_proxy") or environ.get("NO_PROXY") or ""):
-        return {}
-    return proxies
-
-
-def _bypasses_proxy(url: str, no_proxy: str) -> bool:
-    """Return whether the host of ``url`` is in a NO_PROXY list (host names, domains, IP addresses, CIDR ranges)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    for entry in (item.strip().lower() for item in no_proxy.replace(" ", "").split(",")):
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        name, _, port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
-        if port and str(parts.port) != port:
-            continue
-        try:
-            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
-                return True
-            continue
-        except ValueError:
-            pass
-        domain = name.lstrip(".")
-        if host == domain or host.endswith(f".{domain}"):
-            return True
-    return False
-
-
-def netrc_auth(url: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """Return the (login, password) for ``url``'s host from $NETRC or else ~/.netrc (or ~/_netrc); None if none."""
-    home = environ.get("HOME") or str(Path.home())
-    named = environ.get("NETRC")
-    candidates = [Path(named).expanduser()] if named else [Path(home, ".netrc"), Path(home, "_netrc")]
-    host = urlsplit(url).hostname
-    for path in candidates:
-        if not host or not path.exists():
-            continue
-        try:
-            found = netrc.netrc(str(path)).authenticators(host)
-        except (netrc.NetrcParseError, OSError):
-            return None  # like requests: a broken ~/.netrc means no credentials, not a failed run
-        if found is None:
-            return None
-        login, account, password = found
-        return (login or account or "", password or "")
-    return None
 
 
 # -- bodies ----------------------------------------------------------------------------------------------------
