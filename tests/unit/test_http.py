@@ -40,6 +40,7 @@ from thoth.package_releases.sources.http import (
     transport_failure,
 )
 from thoth.package_releases.sources.limits import BudgetExceeded, MemoryBudget
+from thoth.package_releases.sources.remote import FetchError, fetch
 
 URL = "http://127.0.0.1:8080/simple/foo/"
 
@@ -345,3 +346,46 @@ def test_a_truncated_body_is_a_body_error_and_what_arrived_is_counted() -> None:
         read_body(response, max_bytes=1000, timeout=5, received=received.append)
     assert raised.value.problem is BodyProblem.TRUNCATED
     assert received == [7]
+
+
+# -- the remote configuration ------------------------------------------------------------------------------------
+
+CONFIG = "https://config.example/thoth.yaml"
+
+
+@responses.activate
+def test_a_configuration_over_plain_http_is_refused_unless_allowed() -> None:
+    plain = CONFIG.replace("https://", "http://")
+    responses.get(plain, body=b"indexes: []\n")
+
+    with pytest.raises(FetchError, match=r"^refusing to read the configuration over plain http .*--allow-insecure"):
+        fetch(plain, {}, timeout=5, max_bytes=1000)
+    assert len(responses.calls) == 0
+
+    assert fetch(plain, {}, timeout=5, max_bytes=1000, allow_insecure=True) == b"indexes: []\n"
+
+
+@responses.activate
+def test_a_configuration_redirected_to_another_origin_is_refused_unless_allowed() -> None:
+    responses.get(CONFIG, status=302, headers={"Location": "https://elsewhere.example/thoth.yaml"})
+    responses.get("https://elsewhere.example/thoth.yaml", body=b"indexes: []\n")
+
+    with pytest.raises(FetchError) as raised:
+        fetch(CONFIG, {}, timeout=5, max_bytes=1000)
+    assert str(raised.value) == (
+        "cannot fetch the configuration: redirect to another origin https://elsewhere.example:443 refused"
+        " (--allow-insecure-config allows it)"
+    )
+    assert len(responses.calls) == 1
+
+    assert fetch(CONFIG, {}, timeout=5, max_bytes=1000, allow_insecure=True) == b"indexes: []\n"
+
+
+def test_a_configuration_download_is_cut_short_by_a_stop() -> None:
+    stop = threading.Event()
+    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server:
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="the run is stopping"):
+            fetch(f"{server.url}/thoth.yaml", {}, 30, 1000, should_stop=stop.is_set, allow_insecure=True)
+    assert time.monotonic() - started < 1.5
