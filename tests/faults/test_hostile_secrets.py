@@ -106,7 +106,6 @@ def test_url_password_with_an_unencoded_separator_is_never_shown_in_part(
 # -- webhook tokens -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a token with a trailing newline is echoed by InvalidHeader")
 def test_webhook_token_with_a_trailing_newline_is_never_shown_or_stored(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:

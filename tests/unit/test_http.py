@@ -37,6 +37,7 @@ from thoth.package_releases.sources.http import (
     read_body,
     retry_after,
     retryable_status,
+    send,
     transport_failure,
 )
 from thoth.package_releases.sources.limits import BudgetExceeded, MemoryBudget
@@ -118,6 +119,15 @@ def test_a_failure_is_described_in_plain_words_without_the_url_requests_puts_in_
     assert describe_failure(_wrapped(refused)) == "connection refused by 127.0.0.1:18080"
     assert describe_failure(_wrapped(unresolved)) == "name not resolved: no.such.host"
     assert "s3cr3t" not in describe_failure(_wrapped(refused))
+
+
+@responses.activate
+def test_an_invalid_header_value_is_never_echoed() -> None:
+    with pytest.raises(RequestFailed) as raised:
+        send(new_session({}), "POST", URL, timeout=5, headers={"Authorization": "Bearer s3cr3t-token\n"})
+    assert "s3cr3t" not in raised.value.reason
+    assert raised.value.reason.startswith("invalid header value")
+    assert not raised.value.retryable
 
 
 def test_a_refused_connection_is_one_short_line(unused_port: int) -> None:

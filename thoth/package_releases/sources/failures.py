@@ -98,6 +98,9 @@ def describe_failure(error: BaseException, *, timeout: float | None = None) -> s
             return one_line(f"proxy error: {_reason(cause.original_error)}")
         if isinstance(cause, requests.TooManyRedirects):
             return "too many redirects"
+        if isinstance(cause, requests.exceptions.InvalidHeader):
+            # requests quotes the header whole: never echo it, it may be a credential.
+            return "invalid header value (leading or trailing whitespace, or a control character): not sent"
     return one_line(_fallback(error))
 
 
