@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 USER_AGENT: Final = f"thoth-package-releases/{__version__} (+https://github.com/thoth-station/package-releases-job)"
 
 _CHUNK_SIZE: Final = 64 * 1024
+# The most read of the body of an answer that is not a success (its status says enough).
+_ERROR_BODY_BYTES: Final = 64 * 1024
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _LOGGER = logging.getLogger(__name__)
@@ -216,7 +218,10 @@ def get(
             try:
                 if success and declared.isdigit() and int(declared) > max_bytes:
                     raise BodyError(BodyProblem.TOO_LARGE, f"{declared} declared")
-                body = read_body(response, max_bytes=max_bytes, timeout=total, allowance=allowance)
+                if success:
+                    body = read_body(response, max_bytes=max_bytes, timeout=total, allowance=allowance)
+                else:  # only its status is used: read a little, so that the connection may serve again
+                    body = read_body(response, max_bytes=min(max_bytes, _ERROR_BODY_BYTES), timeout=total)
             except BodyError as error:
                 _log(response, "GET", url, started, None)
                 if watch.fired == "stopped":
@@ -226,6 +231,15 @@ def get(
                 if success:
                     raise
                 body = b""  # an error's status says enough
+            if watch.fired is not None:  # a body cut by the watchdog may look whole (no length given)
+                _log(response, "GET", url, started, None)
+                if watch.fired == "stopped":
+                    raise _stopped()
+                if success:
+                    if allowance is not None:
+                        allowance.give_back(len(body))
+                    raise BodyError(BodyProblem.TOO_SLOW)
+                body = b""
             _log(response, "GET", url, started, len(body))
             return Reply(status, response.reason or "", response.headers, body)
 
