@@ -399,3 +399,33 @@ def test_a_configuration_download_is_cut_short_by_a_stop() -> None:
         with pytest.raises(FetchError, match="the run is stopping"):
             fetch(f"{server.url}/thoth.yaml", {}, 30, 1000, should_stop=stop.is_set, allow_insecure=True)
     assert time.monotonic() - started < 1.5
+
+
+def _serve_a_never_ending_body(listener: socket.socket, done: threading.Event) -> None:
+    """Answer one request with a body of unknown length (ended by closing) that trickles a byte every 50 ms."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+        while not done.wait(0.05):
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                return
+
+
+def test_a_body_cut_short_by_a_stop_is_never_taken_for_a_whole_one() -> None:
+    stop, done = threading.Event(), threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server = threading.Thread(target=_serve_a_never_ending_body, args=(listener, done), daemon=True)
+        server.start()
+        threading.Timer(0.4, stop.set).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/simple/"
+        try:
+            with pytest.raises(RequestFailed, match="the run is stopping"):
+                get(new_session({}), url, timeout=30, max_bytes=10**6, should_stop=stop.is_set)
+        finally:
+            done.set()
+            server.join(5)
