@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final
 
 from requests.adapters import HTTPAdapter
@@ -108,6 +108,7 @@ class _Watchdog:
 
     @contextmanager
     def watching(self, limit: float, should_stop: Callable[[], bool] | None) -> Iterator[Watch]:
+        """Watch the calling thread's request for the duration: see :func:`watched`."""
         watch = Watch(limit, should_stop)
         previous = self.current()
         self._local.watch = watch
@@ -140,7 +141,7 @@ class _Watchdog:
 _WATCHDOG: Final = _Watchdog()
 
 
-def watched(limit: float, should_stop: Callable[[], bool] | None = None) -> Any:
+def watched(limit: float, should_stop: Callable[[], bool] | None = None) -> AbstractContextManager[Watch]:
     """Return a context manager putting the calling thread's requests under a total time limit and a stop.
 
     It gives the :class:`Watch`, whose ``fired`` says whether (and why) the watchdog cut the request short.
