@@ -17,7 +17,6 @@ from tests.support.realservers import DevpiIndex, PypiServer, StaticIndex, page_
 pytestmark = pytest.mark.conformance
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1: a redirect to another origin is followed")
 def test_fallback_to_another_server_is_not_followed(pypiserver: PypiServer, job: Job, kg: KnowledgeGraph) -> None:
     other = pypiserver  # the second server: the only one that has the package
     other.add(Distribution("Private.Only", "1.0", "wheel"))

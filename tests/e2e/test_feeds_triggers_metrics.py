@@ -440,9 +440,8 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
         ((name, ver, status, attempts, error),) = kg.outbox_with_errors()
         assert (name, ver, status, attempts) == ("monitored-pkg", "1.0", "pending", 3)
         assert error is not None
-        assert error.startswith("ConnectionError: "), error
+        assert error.startswith("connection refused by 127.0.0.1:"), error  # in plain words
         assert "/release/monitored-pkg/1.0" not in error, error  # a webhook's path may be its secret
-        assert "Connection refused" in error, error
         assert first.report["succeeded"] is True
         assert_no_secret(first, kg)
 
@@ -798,7 +797,7 @@ def test_a_failing_push_gateway_does_not_fail_the_run(
             credentials = base64.b64encode(f"e2e-user:{password}".encode()).decode()
             assert request.headers["Authorization"] == f"Basic {credentials}"
         else:
-            assert "Connection refused" in warnings[0], warnings
+            assert "connection refused by 127.0.0.1:" in warnings[0], warnings
         assert "Traceback" not in run.stderr
         assert "Pushed metrics to" not in run.stderr
         # The file is written all the same.

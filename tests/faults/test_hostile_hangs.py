@@ -39,7 +39,6 @@ def _hooked(config_path: Path, index_url: str, hook_url: str) -> str:
     return scan_config(config_path, index_url, packages={"alpha": {"triggers": [{"url": hook_url}]}})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a webhook trickling its headers hangs the run (--deadline ignored)")
 def test_webhook_trickling_its_headers_cannot_outlast_the_deadline(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -61,7 +60,6 @@ def test_webhook_trickling_its_headers_cannot_outlast_the_deadline(
     assert {status for _, _, status, _ in kg.outbox()} == {"sent"}, kg.outbox()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: SIGTERM does not stop delivery to a webhook trickling its headers")
 def test_sigterm_while_a_webhook_trickles_exits_143_with_a_report_and_stops_the_embedded_postgres(
     job: Job, config_path: Path, serve: Serve, embedded_data_dir: Path
 ) -> None:
@@ -83,7 +81,6 @@ def test_sigterm_while_a_webhook_trickles_exits_143_with_a_report_and_stops_the_
     assert wait_for(lambda: postgres_processes(embedded_data_dir) == [], 5), "the embedded PostgreSQL still runs"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: an index page trickling its headers outlives --timeout/--deadline")
 def test_index_page_trickling_its_headers_fails_alone_within_the_bound(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -100,7 +97,6 @@ def test_index_page_trickling_its_headers_fails_alone_within_the_bound(
     assert result.errors_for("beta"), result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: an index listing trickling its headers outlives --timeout/--deadline")
 def test_index_listing_trickling_its_headers_ends_within_the_bound(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -142,7 +138,6 @@ def _config_server(serve: Serve, certificate: Certificate, reply: Reply) -> str:
     return f"{server.url}/thoth.yaml"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a configuration URL trickling its headers outlives --timeout")
 def test_configuration_url_trickling_its_headers_is_exit_2_within_the_bound(
     job: Job, kg: KnowledgeGraph, serve: Serve, self_signed: Certificate
 ) -> None:
@@ -155,7 +150,6 @@ def test_configuration_url_trickling_its_headers_is_exit_2_within_the_bound(
     assert len(result.error_lines) == 1, result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: SIGTERM while the configuration trickles kills the job (no 143)")
 def test_sigterm_while_the_configuration_url_trickles_exits_143_with_a_report(
     job: Job, kg: KnowledgeGraph, serve: Serve, self_signed: Certificate
 ) -> None:

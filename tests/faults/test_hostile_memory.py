@@ -45,7 +45,6 @@ def test_a_plain_run_stays_far_below_the_limit(job: Job, kg: KnowledgeGraph, con
 
 
 @pytest.mark.parametrize("concurrency", [8, 16])
-@pytest.mark.xfail(strict=True, reason="issue 10: 32 gzip-bomb pages in flight exceed the memory limit")
 def test_32_gzip_bomb_pages_stay_under_the_memory_limit(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, concurrency: int
 ) -> None:
@@ -76,7 +75,6 @@ def test_32_gzip_bomb_pages_stay_under_the_memory_limit(
         assert "\n" not in error, error
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a gzip-bombed listing is read up to 500 MB")
 def test_gzip_bombed_listing_stays_under_the_memory_limit(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:

@@ -157,7 +157,6 @@ def _configuration(config_path: Path, serve: Serve) -> tuple[HostileServer, byte
     return index, Path(scan_config(config_path, f"{index.url}/simple")).read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a configuration over plain http is accepted")
 def test_configuration_over_plain_http_is_refused(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -172,7 +171,6 @@ def test_configuration_over_plain_http_is_refused(
     assert kg.index_urls() == []
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 10: no {ALLOW_INSECURE} option yet")
 def test_configuration_over_plain_http_is_read_when_explicitly_allowed(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve
 ) -> None:
@@ -193,7 +191,6 @@ def _redirecting(serve: Serve, certificate: Certificate, text: bytes) -> tuple[H
     return first, elsewhere
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a configuration redirected to another origin is followed")
 def test_configuration_redirected_to_another_origin_is_refused(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, self_signed: Certificate
 ) -> None:
@@ -208,7 +205,6 @@ def test_configuration_redirected_to_another_origin_is_refused(
     assert index.requests == []
 
 
-@pytest.mark.xfail(strict=True, reason=f"issue 10: no {ALLOW_INSECURE} option yet")
 def test_configuration_redirected_to_another_origin_is_read_when_explicitly_allowed(
     job: Job, kg: KnowledgeGraph, config_path: Path, serve: Serve, self_signed: Certificate
 ) -> None:

@@ -87,7 +87,7 @@ def test_receiver_down_keeps_the_notification_pending_and_the_next_run_delivers_
         assert (name, version, status) == (HOOKED, "1.0.0", "pending")
         assert attempts == 3, "3 tries per run, with backoff"
         assert first.report["notifications"] == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
-        assert "ConnectionError" in first.stderr
+        assert "connection refused by 127.0.0.1:" in first.stderr
 
         receiver.up()
         second = job.run(config=config, database_url=kg.url)

@@ -282,7 +282,7 @@ def test_remote_configuration_over_the_size_limit_is_rejected(job: Job, kg: Know
             index.oversize(LISTING, 3 * 1024 * 1024, chunked=True)
             url = f"{index.base_url}/"
 
-        result = job.run(config=url, database_url=kg.url)
+        result = job.run("--allow-insecure-config", config=url, database_url=kg.url)
 
         assert result.code == 2, result
         (line,) = result.error_lines

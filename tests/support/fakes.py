@@ -36,9 +36,11 @@ class FakeGraph:
         self.rows: list[IndexRow] = []
         self.versions: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
 
-    def add_index(self, url: str, *, enabled: bool = True, only_if_package_seen: bool = False) -> IndexRow:
+    def add_index(
+        self, url: str, *, enabled: bool = True, only_if_package_seen: bool = False, verify_ssl: bool = True
+    ) -> IndexRow:
         """Register an index and return its row."""
-        row = IndexRow(len(self.rows) + 1, url, None, True, enabled, only_if_package_seen)
+        row = IndexRow(len(self.rows) + 1, url, None, verify_ssl, enabled, only_if_package_seen)
         self.rows.append(row)
         return row
 
@@ -49,7 +51,12 @@ class FakeGraph:
         added = []
         for config in configs:
             if all(row.url != config.url for row in self.rows):
-                self.add_index(config.url, enabled=config.enabled, only_if_package_seen=config.only_if_package_seen)
+                self.add_index(
+                    config.url,
+                    enabled=config.enabled,
+                    only_if_package_seen=config.only_if_package_seen,
+                    verify_ssl=config.verify_ssl,
+                )
                 added.append(config.url)
         return added
 
@@ -201,7 +208,13 @@ class FakeEdges:
         ) -> IndexClientPort:
             return self.indexes[index_url]
 
-        def fetch_feed(feed: FeedConfig, *, timeout: float, environ: Mapping[str, str]) -> FeedResult:
+        def fetch_feed(
+            feed: FeedConfig,
+            *,
+            timeout: float,
+            environ: Mapping[str, str],
+            should_stop: Callable[[], bool] | None = None,
+        ) -> FeedResult:
             return self.feeds.get(feed.url) or FeedResult(url=feed.url, index_url=feed.index_url, error="HTTP 404")
 
         def create_database(url: str) -> None:

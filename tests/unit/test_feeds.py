@@ -300,4 +300,4 @@ def test_fetch_of_a_closed_port_is_a_result() -> None:
     result = fetch_feed(FeedConfig(url=url), timeout=2)
 
     assert result.error is not None
-    assert result.error.startswith(f"{url}: ConnectionError")
+    assert result.error.startswith(f"{url}: connection refused by 127.0.0.1:")

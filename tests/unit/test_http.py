@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
+import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -16,24 +19,39 @@ import urllib3
 import urllib3.connection
 import urllib3.exceptions
 
+from tests.support.hostile import HostileServer, Routes, trickling
 from thoth.package_releases.sources import http
 from thoth.package_releases.sources.http import (
     MAX_DELAY,
     USER_AGENT,
     BodyError,
     BodyProblem,
+    RequestFailed,
     backoff_delay,
     describe_failure,
     environ_proxies,
+    get,
+    may_follow,
     netrc_auth,
     new_session,
     read_body,
     retry_after,
     retryable_status,
+    send,
     transport_failure,
 )
+from thoth.package_releases.sources.limits import BudgetExceeded, MemoryBudget
+from thoth.package_releases.sources.remote import FetchError, fetch
 
 URL = "http://127.0.0.1:8080/simple/foo/"
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -70,32 +88,53 @@ def test_retryable_statuses(status: int, retryable: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "retryable"),
+    ("error", "retryable", "reason"),
     [
-        (requests.ConnectionError("refused"), True),
-        (requests.ReadTimeout("slow"), True),
-        (requests.exceptions.SSLError("certificate verify failed"), False),  # final for every caller
-        (requests.exceptions.InvalidURL("bad"), False),
-        (requests.TooManyRedirects("loop"), False),
+        (requests.ConnectionError("refused"), True, "ConnectionError: refused"),
+        (requests.ReadTimeout("slow"), True, "timed out after 30 s"),
+        (requests.exceptions.SSLError("certificate verify failed"), False, "SSLError: certificate verify failed"),
+        (requests.exceptions.InvalidURL("bad"), False, "InvalidURL: bad"),
+        (requests.TooManyRedirects("loop"), False, "too many redirects"),
     ],
 )
-def test_one_rule_per_kind_of_transport_failure(error: requests.RequestException, retryable: bool) -> None:
-    failure = transport_failure(error)
+def test_one_rule_per_kind_of_transport_failure(error: requests.RequestException, retryable: bool, reason: str) -> None:
+    failure = transport_failure(error, timeout=30)
     assert failure.retryable is retryable
-    assert failure.reason == f"{type(error).__name__}: {error}"
+    assert failure.reason == reason
 
 
-def test_a_failure_is_described_without_the_url_requests_puts_in_it() -> None:
-    connection = urllib3.connection.HTTPConnection("127.0.0.1", 9)
-    refused = urllib3.exceptions.NewConnectionError(connection, "Failed to establish a new connection: refused")
+def _wrapped(cause: Exception, path: str = "/hooks/s3cr3t") -> requests.ConnectionError:
+    """What requests raises for a failed connection: its message names the path."""
     pool = urllib3.HTTPConnectionPool("127.0.0.1", 9)
-    error = requests.ConnectionError(urllib3.exceptions.MaxRetryError(pool, "/hooks/s3cr3t", refused))
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(pool, path, cause))
 
-    described = describe_failure(error)
 
-    assert described.startswith("ConnectionError: ")
-    assert "refused" in described
-    assert "s3cr3t" not in described
+def test_a_failure_is_described_in_plain_words_without_the_url_requests_puts_in_it() -> None:
+    connection = urllib3.connection.HTTPConnection("127.0.0.1", 18080)
+    refused = urllib3.exceptions.NewConnectionError(
+        connection, "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    unresolved = urllib3.exceptions.NameResolutionError("no.such.host", connection, OSError("Name unknown"))  # type: ignore[arg-type]
+
+    assert describe_failure(_wrapped(refused)) == "connection refused by 127.0.0.1:18080"
+    assert describe_failure(_wrapped(unresolved)) == "name not resolved: no.such.host"
+    assert "s3cr3t" not in describe_failure(_wrapped(refused))
+
+
+@responses.activate
+def test_an_invalid_header_value_is_never_echoed() -> None:
+    with pytest.raises(RequestFailed) as raised:
+        send(new_session({}), "POST", URL, timeout=5, headers={"Authorization": "Bearer s3cr3t-token\n"})
+    assert "s3cr3t" not in raised.value.reason
+    assert raised.value.reason.startswith("invalid header value")
+    assert not raised.value.retryable
+
+
+def test_a_refused_connection_is_one_short_line(unused_port: int) -> None:
+    with pytest.raises(RequestFailed) as raised:
+        get(new_session({}), f"http://127.0.0.1:{unused_port}/simple/", timeout=2, max_bytes=100)
+    assert raised.value.reason == f"connection refused by 127.0.0.1:{unused_port}"
+    assert raised.value.retryable
 
 
 def test_session_sends_the_user_agent_and_takes_the_ca_bundle_from_the_environ_given(tmp_path: Path) -> None:
@@ -153,17 +192,131 @@ def test_redirects_go_through_the_one_policy(monkeypatch: pytest.MonkeyPatch) ->
     responses.get("http://elsewhere.example/foo/", body=b"moved")
     session = new_session({})
 
-    assert session.get(URL).text == "moved"  # today's policy follows
+    assert session.get(URL).status_code == 301  # another origin: not followed
     asked: list[tuple[str, str]] = []
 
-    def refuse(source: str, target: str) -> bool:
+    def allow(source: str, target: str) -> bool:
         asked.append((source, target))
-        return False
+        return True
 
-    monkeypatch.setattr(http, "may_follow", refuse)
-    refused = session.get(URL)
-    assert refused.status_code == 301
+    monkeypatch.setattr(http, "may_follow", allow)
+    assert session.get(URL).text == "moved"
     assert asked == [(URL, "http://elsewhere.example/foo/")]
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "same"),
+    [
+        ("http://127.0.0.1:8080/simple/x", "http://127.0.0.1:8080/simple/x/", True),
+        ("https://Pypi.example/simple/x", "https://pypi.example:443/simple/x/", True),
+        ("http://pypi.example/simple/x", "http://pypi.example:80/y", True),
+        ("http://pypi.example/simple/x", "https://pypi.example/simple/x", False),  # scheme
+        ("http://127.0.0.1:8080/simple/x", "http://127.0.0.1:8081/simple/x", False),  # port
+        ("https://pypi.example/simple/x", "https://pypi.org/simple/x", False),  # host
+    ],
+)
+def test_only_redirects_within_the_origin_may_be_followed(source: str, target: str, same: bool) -> None:
+    assert may_follow(source, target) is same
+
+
+@responses.activate
+def test_a_redirect_to_another_origin_is_a_final_failure_naming_it_and_credentials_stay_home() -> None:
+    index = "https://user:pw@pypi.example/simple/private/"
+    responses.get(index, status=303, headers={"Location": "https://pypi.org:8443/x/"})
+    responses.get("https://pypi.org:8443/x/", body=b"theirs")
+
+    with pytest.raises(RequestFailed) as raised:
+        get(new_session({}), index, timeout=5, max_bytes=1000)
+
+    assert raised.value.reason == "redirect to another origin https://pypi.org:8443 refused"
+    assert not raised.value.retryable
+    (call,) = responses.calls
+    assert call.request.headers["Authorization"] == requests.auth._basic_auth_str("user", "pw")
+
+
+@responses.activate
+def test_a_redirect_within_the_origin_is_followed() -> None:
+    responses.get("http://127.0.0.1:8080/simple/foo", status=301, headers={"Location": "/simple/foo/"})
+    responses.get(URL, body=b"page")
+
+    assert get(new_session({}), "http://127.0.0.1:8080/simple/foo", timeout=5, max_bytes=1000).body == b"page"
+
+
+@responses.activate
+def test_one_debug_line_per_request_with_the_url_masked(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(
+        URL.replace("http://", "http://bob:hunter2@"), body=b"12345", content_type="application/vnd.pypi.simple.v1+json"
+    )
+    responses.get(URL + "?token=s3cr3t", status=304)
+    session = new_session({})
+
+    with caplog.at_level(logging.DEBUG, logger="thoth.package_releases.sources.http"):
+        get(session, URL.replace("http://", "http://bob:hunter2@"), timeout=5, max_bytes=1000)
+        get(session, URL + "?token=s3cr3t", timeout=5, max_bytes=1000)
+
+    first, second = (record.getMessage() for record in caplog.records)
+    assert first.startswith("GET http://bob:***@127.0.0.1:8080/simple/foo/ -> 200, ")
+    assert "application/vnd.pypi.simple.v1+json, 5 bytes, " in first
+    assert second.startswith("GET http://127.0.0.1:8080/simple/foo/?token=*** -> 304, ")
+    assert "hunter2" not in caplog.text
+    assert "s3cr3t" not in caplog.text
+
+
+def test_headers_trickled_by_a_server_cannot_outlast_the_time_limit() -> None:
+    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server:
+        started = time.monotonic()
+        with pytest.raises(RequestFailed) as raised:
+            get(new_session({}), f"{server.url}/simple/", timeout=0.5, max_bytes=10**6)
+        elapsed = time.monotonic() - started
+
+    assert raised.value.reason == "timed out after 0.5 s"
+    assert raised.value.retryable
+    assert elapsed < 1.5
+
+
+def test_a_request_is_cut_short_when_asked_to_stop() -> None:
+    stop = threading.Event()
+    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server:
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(RequestFailed) as raised:
+            get(new_session({}), f"{server.url}/hook", timeout=30, max_bytes=10**6, should_stop=stop.is_set)
+        elapsed = time.monotonic() - started
+
+    assert raised.value.reason == "not completed: the run is stopping"
+    assert not raised.value.retryable
+    assert elapsed < 1.5
+
+
+def test_the_memory_budget_is_shared_by_the_requests_in_flight() -> None:
+    budget = MemoryBudget(1000)
+    with budget.allowance() as first, budget.allowance() as second:
+        first.take(600)
+        with pytest.raises(BudgetExceeded) as crowded:
+            second.take(500)
+        assert not crowded.value.alone
+        second.take(400)
+        assert budget.used == 1000
+    assert budget.used == 0
+    with budget.allowance() as alone, pytest.raises(BudgetExceeded) as raised:
+        alone.take(1001)
+    assert raised.value.alone
+
+
+@responses.activate
+def test_a_body_past_the_budget_is_a_body_error_and_gives_its_bytes_back() -> None:
+    responses.get(URL, body=b"x" * 2500)
+    responses.get(URL + "large", body=b"x" * 5000)
+    budget = MemoryBudget(4000)
+    with budget.allowance() as other, budget.allowance() as allowance:
+        other.take(2000)
+        with pytest.raises(BodyError) as crowded:
+            get(new_session({}), URL, timeout=5, max_bytes=10**6, allowance=allowance)
+        assert crowded.value.problem is BodyProblem.OVER_BUDGET
+        assert budget.used == 2000
+    with budget.allowance() as allowance, pytest.raises(BodyError) as alone:
+        get(new_session({}), URL + "large", timeout=5, max_bytes=10**6, allowance=allowance)
+    assert alone.value.problem is BodyProblem.TOO_LARGE
 
 
 class _Trickle(io.RawIOBase):
@@ -208,3 +361,76 @@ def test_a_truncated_body_is_a_body_error_and_what_arrived_is_counted() -> None:
         read_body(response, max_bytes=1000, timeout=5, received=received.append)
     assert raised.value.problem is BodyProblem.TRUNCATED
     assert received == [7]
+
+
+# -- the remote configuration ------------------------------------------------------------------------------------
+
+CONFIG = "https://config.example/thoth.yaml"
+
+
+@responses.activate
+def test_a_configuration_over_plain_http_is_refused_unless_allowed() -> None:
+    plain = CONFIG.replace("https://", "http://")
+    responses.get(plain, body=b"indexes: []\n")
+
+    with pytest.raises(FetchError, match=r"^refusing to read the configuration over plain http .*--allow-insecure"):
+        fetch(plain, {}, timeout=5, max_bytes=1000)
+    assert len(responses.calls) == 0
+
+    assert fetch(plain, {}, timeout=5, max_bytes=1000, allow_insecure=True) == b"indexes: []\n"
+
+
+@responses.activate
+def test_a_configuration_redirected_to_another_origin_is_refused_unless_allowed() -> None:
+    responses.get(CONFIG, status=302, headers={"Location": "https://elsewhere.example/thoth.yaml"})
+    responses.get("https://elsewhere.example/thoth.yaml", body=b"indexes: []\n")
+
+    with pytest.raises(FetchError) as raised:
+        fetch(CONFIG, {}, timeout=5, max_bytes=1000)
+    assert str(raised.value) == (
+        "cannot fetch the configuration: redirect to another origin https://elsewhere.example:443 refused"
+        " (--allow-insecure-config allows it)"
+    )
+    assert len(responses.calls) == 1
+
+    assert fetch(CONFIG, {}, timeout=5, max_bytes=1000, allow_insecure=True) == b"indexes: []\n"
+
+
+def test_a_configuration_download_is_cut_short_by_a_stop() -> None:
+    stop = threading.Event()
+    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server:
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="the run is stopping"):
+            fetch(f"{server.url}/thoth.yaml", {}, 30, 1000, should_stop=stop.is_set, allow_insecure=True)
+    assert time.monotonic() - started < 1.5
+
+
+def _serve_a_never_ending_body(listener: socket.socket, done: threading.Event) -> None:
+    """Answer one request with a body of unknown length (ended by closing) that trickles a byte every 50 ms."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+        while not done.wait(0.05):
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                return
+
+
+def test_a_body_cut_short_by_a_stop_is_never_taken_for_a_whole_one() -> None:
+    stop, done = threading.Event(), threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server = threading.Thread(target=_serve_a_never_ending_body, args=(listener, done), daemon=True)
+        server.start()
+        threading.Timer(0.4, stop.set).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/simple/"
+        try:
+            with pytest.raises(RequestFailed, match="the run is stopping"):
+                get(new_session({}), url, timeout=30, max_bytes=10**6, should_stop=stop.is_set)
+        finally:
+            done.set()
+            server.join(5)

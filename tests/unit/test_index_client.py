@@ -321,6 +321,50 @@ def test_oversized_body_fails_without_retry(mocked: responses.RequestsMock) -> N
     assert len(mocked.calls) == 1
 
 
+def test_a_body_past_the_memory_budget_alone_fails_without_retry_and_gives_its_bytes_back(
+    mocked: responses.RequestsMock,
+) -> None:
+    mocked.get(f"{INDEX}/", body=json.dumps({"meta": {"api-version": "1.1"}, "projects": []}), content_type=JSON_TYPE)
+    mocked.get(FOO_BAR_URL, body=json_page(versions=[str(n) for n in range(200)]), content_type=JSON_TYPE)
+
+    with SimpleIndexClient(INDEX, memory_budget=1000, backoff=0) as simple:
+        result = simple.project_versions("foo-bar")
+        listing = simple.project_listing()
+
+    assert result.status is FetchStatus.FAILED
+    assert result.error == f"body over the memory budget of 1000 bytes from {FOO_BAR_URL}"
+    assert len(mocked.calls) == 2  # the page once (no retry can make it fit), then the listing
+    assert listing.status is FetchStatus.OK  # what the page took was given back
+
+
+def test_pages_in_flight_share_the_memory_budget(mocked: responses.RequestsMock) -> None:
+    body = json_page(versions=[str(n) for n in range(100)])
+    names = [f"p{n}" for n in range(6)]
+    for name in names:
+        mocked.get(f"{INDEX}/{name}/", body=body, content_type=JSON_TYPE)
+    gate = threading.Barrier(len(names), timeout=5)
+    original = SimpleIndexClient._project_versions
+
+    def together(self: SimpleIndexClient, *args: Any) -> ProjectResult:
+        try:
+            return original(self, *args)
+        finally:
+            gate.wait()  # the pages read are held (not yet released) until every request is done
+
+    with (
+        SimpleIndexClient(INDEX, memory_budget=3 * len(body), retries=0, concurrency=len(names)) as simple,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(SimpleIndexClient, "_project_versions", together)
+        results = list(simple.fetch_many((name, None) for name in names))
+
+    failed = [r for r in results if r.status is FetchStatus.FAILED]
+    assert len(failed) == 3, results
+    for result in failed:
+        assert result.error is not None
+        assert result.error.startswith("bodies in flight exceed the memory budget of "), result.error
+
+
 def test_connection_error_is_retried_then_fails(
     mocked: responses.RequestsMock, client: SimpleIndexClient, traffic: Traffic
 ) -> None:
@@ -617,4 +661,4 @@ def test_cancel_ends_backoff_and_skips_retries(mocked: responses.RequestsMock) -
     assert result.status is FetchStatus.FAILED
     assert result.error is not None
     assert "the run is stopping" in result.error
-    assert len(mocked.calls) == 1
+    assert len(mocked.calls) == 0  # a cancelled client starts no request

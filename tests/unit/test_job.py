@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from tests.support.fakes import FAILING, FakeEdges, FakeIndex
 from thoth.package_releases.job import Job, RunFailed
+from thoth.package_releases.phases.context import StopFlag
 from thoth.package_releases.phases.scan import INDEX_DOWN_AFTER
 from thoth.package_releases.settings import Settings
 from thoth.package_releases.values import Release
@@ -248,3 +251,35 @@ def test_migrate_only_registers_the_indexes_and_runs_no_phase(tmp_path: Path, ed
     assert "Registered 2 new index(es)" in job.migration.render_text()
     assert not edges.store.state.locked
     assert edges.store.state.runs == []
+
+
+def test_tls_verification_off_is_logged_for_https_indexes_only(
+    tmp_path: Path, edges: FakeEdges, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = "http://plain.test/simple"
+    edges.indexes[PYPI] = FakeIndex({"alpha": ["1.0"]})
+    edges.indexes[plain] = FakeIndex({"alpha": ["1.0"]})
+    config = "indexes:\n" + "".join(
+        f"  - {{url: {url}, only_if_package_seen: false, verify_ssl: false}}\n" for url in (PYPI, plain)
+    )
+
+    make_job(tmp_path, edges, config).run()
+
+    warnings = [record.getMessage() for record in caplog.records if "TLS verification is off" in record.getMessage()]
+    assert warnings == [f"TLS verification is off for index {PYPI}"]
+
+
+def test_a_pause_between_two_requests_ends_at_the_deadline_or_a_signal() -> None:
+    stop = StopFlag(0.2)
+    started = time.monotonic()
+    stop.pause(5)
+    assert time.monotonic() - started < 1
+
+    cancelled: list[str] = []
+    stop = StopFlag(None)
+    stop.on_stop(lambda: cancelled.append("client"))
+    threading.Timer(0.2, stop.on_signal, args=(signal.SIGTERM, None)).start()
+    started = time.monotonic()
+    stop.pause(5)
+    assert time.monotonic() - started < 1
+    assert cancelled == ["client"]

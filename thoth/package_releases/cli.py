@@ -79,6 +79,14 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     help="Configuration (indexes, feeds, monitored packages and their triggers): a file or an http(s) URL.",
 )
 @click.option(
+    "--allow-insecure-config",
+    is_flag=True,
+    envvar=_env("ALLOW_INSECURE_CONFIG"),
+    show_envvar=True,
+    help="Read a configuration URL over plain http, or redirected to another origin (refused by default: whoever "
+    "can change the configuration chooses where triggers send their secrets).",
+)
+@click.option(
     "--database-url",
     envvar=_env("DATABASE_URL"),
     show_envvar=True,
@@ -233,6 +241,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 )
 def main(
     config: str,
+    allow_insecure_config: bool,
     database_url: str | None,
     data_dir: Path,
     init_schema: bool,
@@ -271,6 +280,7 @@ def main(
     _init_logging(verbose)
     settings = Settings(
         config=config,
+        allow_insecure_config=allow_insecure_config,
         database_url=database_url,
         data_dir=data_dir,
         init_schema=init_schema,

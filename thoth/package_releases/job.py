@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from thoth.package_releases import metrics, notifications
-from thoth.package_releases.config import Config, load_config
+from thoth.package_releases.config import Config, ConfigError, load_config
 from thoth.package_releases.database import OpenDatabase, open_database
 from thoth.package_releases.embedded_db import EmbeddedDatabaseError
 from thoth.package_releases.phases.context import RunContext, StopFlag, handling_signals
@@ -49,8 +49,10 @@ class Job:
 
         The report is complete (and metrics are published) whatever the outcome; see ``self.report``.
         """
-        config = load_config(self.settings.config, environ=self.settings.environ, timeout=self.settings.timeout)
         with handling_signals(self.stop):
+            config = self._load_config()
+            if config is None:
+                return self.report
             try:
                 self._run(config)
             except RunFailed as error:
@@ -64,6 +66,24 @@ class Job:
                 self._publish_metrics()
                 self._close()
         return self.report
+
+    def _load_config(self) -> Config | None:
+        """Return the run's configuration; None when a signal stopped its download (the report says so)."""
+        settings = self.settings
+        try:
+            return load_config(
+                settings.config,
+                environ=settings.environ,
+                timeout=settings.timeout,
+                should_stop=self.stop.signalled,
+                allow_insecure=settings.allow_insecure_config,
+            )
+        except ConfigError:
+            if self.stop.signal is None:
+                raise
+            self.report.interrupted = self.stop.reason
+            self.report.finished_at = datetime.now(UTC)
+            return None
 
     def _run(self, config: Config) -> None:
         try:

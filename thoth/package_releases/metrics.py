@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry, Gauge, Info, push_to_gateway, w
 from thoth.package_releases import __version__, distribution_version
 from thoth.package_releases.redact import mask_url, one_line
 from thoth.package_releases.report import RunReport
-from thoth.package_releases.sources.http import describe_failure, new_session
+from thoth.package_releases.sources import http
+from thoth.package_releases.sources.http import RequestFailed, describe_failure, new_session
 
 _LOGGER = logging.getLogger(__name__)
 _JOB_LOGGER = logging.getLogger("thoth.package_releases.job")  # the run's own warnings, as before the split
@@ -176,6 +177,8 @@ def push(
         push_to_gateway(
             gateway, job=JOB_NAME, registry=registry, grouping_key=dict(grouping_key), timeout=timeout, handler=handler
         )
+    except RequestFailed as failure:
+        return one_line(f"cannot push metrics to {shown}: {failure.reason}")
     except Exception as error:  # any failure of the push is reported, none may end the run
         return one_line(f"cannot push metrics to {shown}: {describe_failure(error)}")
     _LOGGER.info("Pushed metrics to %s (job %s, %s)", shown, JOB_NAME, dict(grouping_key))
@@ -205,13 +208,13 @@ def _gateway(url: str, environ: Mapping[str, str]) -> tuple[str, _Handler]:
     ) -> Callable[[], None]:
         def send() -> None:
             with new_session(environ) as session:
-                response = session.request(
-                    method, url, headers=dict(headers), data=data, timeout=timeout, auth=auth, allow_redirects=False
+                # The whole push is bounded by the timeout; a redirect of a PUT is not followed.
+                response = http.send(
+                    session, method, url, headers=dict(headers), data=data, timeout=timeout or 10.0, auth=auth
                 )
-                with response:
-                    if response.status_code >= 300:  # a redirect of a PUT is not followed
-                        # Worded as urllib (prometheus_client's own handler) words it, as the logs always had it.
-                        raise requests.HTTPError(f"HTTP Error {response.status_code}: {response.reason or ''}".strip())
+                if response.status >= 300:
+                    # Worded as urllib (prometheus_client's own handler) words it, as the logs always had it.
+                    raise requests.HTTPError(f"HTTP Error {response.status}: {response.reason}".strip())
 
         return send
 

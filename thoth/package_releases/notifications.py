@@ -29,11 +29,12 @@ from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import NotificationCounts
 from thoth.package_releases.sources.http import (
     USER_AGENT,
+    RequestFailed,
     backoff_delay,
     new_session,
     retry_after,
     retryable_status,
-    transport_failure,
+    send,
 )
 from thoth.package_releases.template import (
     RELEASE_FIELDS,
@@ -273,14 +274,14 @@ class _Delivery:
         while tries < budget:
             if tries > 0 and self._should_stop():
                 break
-            attempt = self._send(notification, secrets)
+            attempt = self._send(notification, secrets, shown_url)
             tries += 1
             if attempt.sent:
                 _LOGGER.info("%s: %s %s: sent", what, notification.method, shown_url)
                 return "sent", entry.attempts + tries, None
             error = attempt.error
             _LOGGER.info("%s: %s %s: %s (try %d of %d)", what, notification.method, shown_url, error, tries, budget)
-            if not attempt.retry or tries >= budget:
+            if not attempt.retry or tries >= budget or self._should_stop():
                 break
             self._sleep(self._delay(tries, attempt.delay))
         return self._outcome(entry, tries, error)
@@ -292,40 +293,37 @@ class _Delivery:
             _LOGGER.warning("Notification %d: giving up after %d attempts: %s", entry.id, attempts, error)
         return status, attempts, error
 
-    def _send(self, notification: Notification, secrets: Sequence[str]) -> _Attempt:
+    def _send(self, notification: Notification, secrets: Sequence[str], shown_url: str) -> _Attempt:
         """Make one request; never raises."""
-        timeout = self._policy.timeout
         try:
-            response = self.session.request(
+            # The whole request is bounded by the timeout, and cut short when the run is asked to stop.
+            # A redirect is not followed: it would turn a POST into a GET and could carry the headers elsewhere.
+            response = send(
+                self.session,
                 notification.method,
                 notification.url,
                 headers={"User-Agent": USER_AGENT, **notification.headers},
                 data=notification.body,
-                timeout=(timeout, timeout),
+                timeout=self._policy.timeout,
                 verify=notification.verify,
-                # A redirect would turn a POST into a GET and could carry the headers elsewhere.
-                allow_redirects=False,
-                stream=True,  # the answer's body is not needed
+                should_stop=self._should_stop,
+                shown_url=shown_url,
             )
-        except requests.RequestException as error:
-            failure = transport_failure(error)
+        except RequestFailed as failure:
             # Masked first (a secret may hold a control character), then cleaned for the log and the outbox.
             return _Attempt(error=clean_text(one_line(failure.reason, secrets=secrets)), retry=failure.retryable)
-        with response:
-            code = response.status_code
-            # The receiver's reason phrase may hold any character and be of any length: bounded before masking.
-            phrase = clean_text(response.reason or "", limit=MAX_SHOWN)
-            reason = one_line(f"HTTP {code} {phrase}", secrets=secrets)
-            if 200 <= code < 300:
-                return _Attempt(sent=True)
-            if retryable_status(code):
-                return _Attempt(error=reason, retry=True, delay=retry_after(response.headers.get("Retry-After")))
-            if 300 <= code < 400:
-                location = display_url(response.headers.get("Location", ""))
-                return _Attempt(
-                    error=one_line(f"{reason}: redirect to {location or '?'} not followed", secrets=secrets)
-                )
-            return _Attempt(error=reason)
+        code = response.status
+        # The receiver's reason phrase may hold any character and be of any length: bounded before masking.
+        phrase = clean_text(response.reason or "", limit=MAX_SHOWN)
+        reason = one_line(f"HTTP {code} {phrase}", secrets=secrets)
+        if 200 <= code < 300:
+            return _Attempt(sent=True)
+        if retryable_status(code):
+            return _Attempt(error=reason, retry=True, delay=retry_after(response.headers.get("Retry-After")))
+        if 300 <= code < 400:
+            location = display_url(response.headers.get("Location", ""))
+            return _Attempt(error=one_line(f"{reason}: redirect to {location or '?'} not followed", secrets=secrets))
+        return _Attempt(error=reason)
 
     def _delay(self, tries: int, retry_after_delay: float | None) -> float:
         """Return how long to wait before the next try: Retry-After when given, else exponential with jitter."""

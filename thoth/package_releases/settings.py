@@ -37,6 +37,7 @@ class Settings:
     """Everything a run is told by its command line and environment."""
 
     config: str = DEFAULT_CONFIG
+    allow_insecure_config: bool = False
     database_url: str | None = None
     data_dir: Path = DEFAULT_DATA_DIR
     init_schema: bool = False

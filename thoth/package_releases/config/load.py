@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import yaml
 
 from thoth.package_releases.config.model import Config, ConfigError
 from thoth.package_releases.config.parse import parse_config
-from thoth.package_releases.sources.http import BodyError, BodyProblem, RequestFailed, get, new_session
+from thoth.package_releases.sources.remote import FetchError, fetch
 
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -21,17 +21,25 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     max_bytes: int = 1024 * 1024,
+    should_stop: Callable[[], bool] | None = None,
+    allow_insecure: bool = False,
 ) -> Config:
     """Read, parse and validate the configuration at a local path or an http(s) URL.
 
-    Trigger templates are checked against ``environ`` (default: ``os.environ``). Raises ConfigError.
+    Trigger templates are checked against ``environ`` (default: ``os.environ``). A URL is read within
+    ``timeout`` seconds in all, or until ``should_stop()`` turns true; over plain http, or redirected to another
+    origin, only when ``allow_insecure``. Raises ConfigError.
     """
     environ = os.environ if environ is None else environ
     scheme = _URL_SCHEME.match(source)
     if scheme is None:
         text = _read_file(source, max_bytes)
     elif scheme.group().lower() in ("http://", "https://"):
-        text = _fetch(source, environ, timeout, max_bytes)
+        try:
+            data = fetch(source, environ, timeout, max_bytes, should_stop=should_stop, allow_insecure=allow_insecure)
+        except FetchError as error:
+            raise ConfigError(source, "", str(error)) from None
+        text = _decode(data, source)
     else:
         raise ConfigError(source, "", "expected a local path or an http(s) URL")
     document = parse_yaml(text, source)
@@ -47,22 +55,6 @@ def _read_file(path: str, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise ConfigError(path, "", f"the configuration is larger than {max_bytes} bytes")
     return _decode(data, path)
-
-
-def _fetch(url: str, environ: Mapping[str, str], timeout: float, max_bytes: int) -> str:
-    try:
-        with new_session(environ) as session:
-            reply = get(session, url, timeout=timeout, max_bytes=max_bytes)
-    except RequestFailed as failure:
-        raise ConfigError(url, "", f"cannot fetch the configuration: {failure.reason}") from None
-    except BodyError as error:
-        if error.problem is BodyProblem.TOO_LARGE:
-            raise ConfigError(url, "", f"the configuration is larger than {max_bytes} bytes") from None
-        detail = error.detail or f"not received within {timeout:g} s"
-        raise ConfigError(url, "", f"cannot fetch the configuration: {detail}") from None
-    if reply.status >= 400:
-        raise ConfigError(url, "", f"cannot fetch the configuration: HTTP {reply.status} {reply.reason}")
-    return _decode(reply.body, url)
 
 
 def _decode(data: bytes, source: str) -> str:

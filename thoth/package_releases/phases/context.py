@@ -32,10 +32,21 @@ class StopFlag:
         self.signal: int | None = None
         self._deadline_at = time.monotonic() + deadline if deadline else None
         self._signalled = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
 
     def sleep(self, seconds: float) -> None:
         """Wait (a backoff), waking early when a signal asks the run to stop."""
         self._signalled.wait(seconds)
+
+    def pause(self, seconds: float) -> None:
+        """Wait (a backoff between two requests), waking early at a signal or when the deadline passes."""
+        if self._deadline_at is not None:
+            seconds = min(seconds, max(self._deadline_at - time.monotonic(), 0.0))
+        self._signalled.wait(seconds)
+
+    def on_stop(self, listener: Callable[[], None]) -> None:
+        """Have ``listener`` called (in the signal handler: it must only set a flag) when a signal arrives."""
+        self._listeners.append(listener)
 
     def requested(self) -> bool:
         """Tell whether new work should not be started (checks the deadline too)."""
@@ -54,6 +65,8 @@ class StopFlag:
         self.signal = signum
         self.reason = f"received {name}"
         self._signalled.set()
+        for listener in list(self._listeners):
+            listener()
         _LOGGER.warning("Received %s: finishing the chunk in flight, then stopping", name)
 
 
@@ -98,7 +111,7 @@ class RunContext:
         """Return the client of an index (one per index for the whole run)."""
         client = self._clients.get(index.url)
         if client is None:
-            if not index.verify_ssl:
+            if not index.verify_ssl and index.url.lower().startswith("https://"):
                 _LOGGER.warning("TLS verification is off for index %s", mask_url(index.url))
             client = self._index_client(
                 index.url,
@@ -108,6 +121,8 @@ class RunContext:
                 environ=self.settings.environ,
             )
             self._clients[index.url] = client
+            # A signal cuts the client's requests in flight short, whatever their servers do.
+            self.stop.on_stop(client.cancel)
         return client
 
     def close_clients(self) -> None:

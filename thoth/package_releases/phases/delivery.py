@@ -61,7 +61,7 @@ def deliver(context: RunContext, config: Config) -> None:
         settings.environ,
         policy,
         should_stop=context.stop.requested,
-        sleep=context.stop.sleep,
+        sleep=context.stop.pause,
         shard_index=settings.shard_index,
         shard_count=settings.shard_count,
     )

@@ -43,7 +43,8 @@ def _read_feed(
     pages: ScanPhase,
 ) -> None:
     run_report = context.report
-    result = fetch_feed(feed, timeout=context.settings.timeout, environ=context.settings.environ)
+    settings = context.settings
+    result = fetch_feed(feed, timeout=settings.timeout, environ=settings.environ, should_stop=context.stop.signalled)
     report = FeedReport(url=mask_url(feed.url), index_url=feed.index_url, items=len(result.items))
     run_report.feeds.append(report)
     if result.error:

@@ -157,8 +157,15 @@ class IndexClientFactory(Protocol):
 class FeedFetcher(Protocol):
     """Downloads and parses one feed; a failure is the result's ``error``."""
 
-    def __call__(self, feed: FeedConfig, *, timeout: float, environ: Mapping[str, str]) -> FeedResult:
-        """Return the items of a feed, or why it could not be read."""
+    def __call__(
+        self,
+        feed: FeedConfig,
+        *,
+        timeout: float,
+        environ: Mapping[str, str],
+        should_stop: Callable[[], bool] | None = None,
+    ) -> FeedResult:
+        """Return the items of a feed, or why it could not be read (cut short when ``should_stop()`` turns true)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import xml.sax
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -109,16 +109,18 @@ def fetch_feed(
     session: requests.Session | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     environ: Mapping[str, str] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> FeedResult:
     """Download and parse one feed; never raises: a failure is the result's ``error`` (one line, masked).
 
     TLS certificates are verified (against the CA bundle ``environ`` names, if any; default: the process
-    environment). ``timeout`` bounds connecting, each read, and receiving the whole body; a body larger than
-    ``max_bytes`` (after decompression) is a failure.
+    environment). ``timeout`` bounds connecting, each read, receiving the headers and receiving the whole body;
+    a body larger than ``max_bytes`` (after decompression) is a failure. The download is cut short as soon as
+    ``should_stop()`` turns true.
     """
     http = session if session is not None else new_session(os.environ if environ is None else environ)
     try:
-        body, content_type = _download(http, feed.url, timeout, max_bytes)
+        body, content_type = _download(http, feed.url, timeout, max_bytes, should_stop)
         items, skipped = parse_feed(body, feed.url, content_type=content_type)
     except (_DownloadError, FeedError) as error:
         reason = str(error)
@@ -226,12 +228,19 @@ class _DownloadError(Exception):
     """The feed could not be downloaded; the message is one masked line."""
 
 
-def _download(session: requests.Session, url: str, timeout: float, max_bytes: int) -> tuple[bytes, str | None]:
+def _download(
+    session: requests.Session, url: str, timeout: float, max_bytes: int, should_stop: Callable[[], bool] | None
+) -> tuple[bytes, str | None]:
     """Return the body and content type of a 200 response to a GET of the feed; raise _DownloadError."""
     shown_url = mask_url(url)
     try:
         reply = get(
-            session, url, timeout=timeout, max_bytes=max_bytes, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
+            session,
+            url,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+            should_stop=should_stop,
         )
     except RequestFailed as failure:
         raise _DownloadError(one_line(f"{shown_url}: {failure.reason}")) from None

@@ -1,51 +1,78 @@
 """The job's one HTTP policy, for all its HTTP: index pages and listing, feeds, configuration, webhooks, push gateway.
 
 It owns the ``requests`` sessions (user agent, connection pool, proxies, ~/.netrc and the CA bundle resolved once
-from the run's environment), the retry rule for each kind of failure, the backoff and ``Retry-After`` delays,
-the size- and time-limited reading of a body, the redirect policy, and the plain-words description of a failed
-request.
+from the run's environment: environment.py), the redirect policy (same origin only), the making of a request
+under its bounds (a total time limit and a stop, through limits.py's watchdog; the size- and memory-limited
+reading of a body), and one debug line per request. failures.py holds the retry rule for each kind of failure,
+the backoff and ``Retry-After`` delays, and the plain-words description of a failed request; their names are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
-import netrc
-import random
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from thoth.package_releases import __version__
-from thoth.package_releases.redact import describe
+from thoth.package_releases.redact import describe, display_url, mask_url, one_line
+from thoth.package_releases.sources.environment import ca_bundle as ca_bundle
+from thoth.package_releases.sources.environment import environ_proxies as environ_proxies
+from thoth.package_releases.sources.environment import netrc_auth as netrc_auth
+from thoth.package_releases.sources.failures import MAX_DELAY as MAX_DELAY
+from thoth.package_releases.sources.failures import RequestFailed as RequestFailed
+from thoth.package_releases.sources.failures import backoff_delay as backoff_delay
+from thoth.package_releases.sources.failures import describe_failure as describe_failure
+from thoth.package_releases.sources.failures import retry_after as retry_after
+from thoth.package_releases.sources.failures import retryable_status as retryable_status
+from thoth.package_releases.sources.failures import transport_failure as transport_failure
+from thoth.package_releases.sources.limits import Allowance, BudgetExceeded, Watch, WatchedHTTPAdapter, watched
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
 
 USER_AGENT: Final = f"thoth-package-releases/{__version__} (+https://github.com/thoth-station/package-releases-job)"
-# Longest wait between two attempts, whatever a server's Retry-After asks for.
-MAX_DELAY: Final = 60.0
 
 _CHUNK_SIZE: Final = 64 * 1024
+# The most read of the body of an answer that is not a success (its status says enough).
+_ERROR_BODY_BYTES: Final = 64 * 1024
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+_LOGGER = logging.getLogger(__name__)
 
 
 # -- sessions --------------------------------------------------------------------------------------------------
 
 
+def origin(url: str) -> str:
+    """Return a URL's origin as ``scheme://host:port`` (the port always written; no credentials)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = (parts.hostname or "").lower()
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port or _DEFAULT_PORTS.get(scheme, 0)}"
+
+
 def may_follow(source: str, target: str) -> bool:
-    """Return whether a redirect from ``source`` to ``target`` may be followed (the one redirect policy)."""
-    return True
+    """Return whether a redirect from ``source`` to ``target`` may be followed: only within the same origin.
+
+    An origin is a scheme, a host and a port: a redirect to any other is never followed, so that nothing a
+    request carries (credentials, secret headers) reaches a server it was not meant for.
+    """
+    return origin(source) == origin(target)
 
 
 class _Session(requests.Session):
@@ -54,8 +81,9 @@ class _Session(requests.Session):
     Its redirects go through :func:`may_follow`; a refused one is returned as the response.
     """
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], *, any_origin: bool = False) -> None:
         super().__init__()
+        self.any_origin = any_origin
         # With trust_env, requests re-reads proxies, ~/.netrc and the CA-bundle variables on every request,
         # scanning the whole environment twice (a third of the CPU of a 304): resolve them once per origin.
         self.trust_env = False
@@ -94,7 +122,7 @@ class _Session(requests.Session):
         if target is None or resp.request.url is None:
             return target
         absolute = requests.compat.urljoin(resp.request.url, target)
-        return target if may_follow(resp.request.url, absolute) else None
+        return target if self.any_origin or may_follow(resp.request.url, absolute) else None
 
 
 def new_session(
@@ -103,159 +131,21 @@ def new_session(
     verify: bool = True,
     pool_size: int = 10,
     headers: Mapping[str, str] | None = None,
+    any_origin: bool = False,
 ) -> requests.Session:
     """Return a session with the job's user agent, and proxies, ~/.netrc and CA bundle taken from ``environ``.
 
     Credentials in a request's URL take precedence over ~/.netrc; ``verify`` false turns TLS verification off.
+    Redirects are followed within the request's origin only, unless ``any_origin`` (the operator allowed it;
+    requests drops the Authorization header at another host).
     """
-    session = _Session(environ)
+    session = _Session(environ, any_origin=any_origin)
     session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
     session.verify = ca_bundle(environ) or True if verify else False
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    adapter = WatchedHTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def ca_bundle(environ: Mapping[str, str]) -> str | None:
-    """Return the CA bundle the environment names (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE), if any."""
-    return environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None
-
-
-def environ_proxies(url: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """Return the proxies (by scheme) the environment's ``*_proxy`` variables give for ``url``; none if bypassed."""
-    proxies: dict[str, str] = {}
-    # Lower-case names win, as in urllib; HTTP_PROXY is ignored in a CGI request (httpoxy).
-    for name in sorted(environ, key=lambda key: key.islower()):
-        value = environ[name]
-        if name.lower().endswith("_proxy") and value and name.lower() != "no_proxy":
-            if name == "HTTP_PROXY" and "REQUEST_METHOD" in environ:
-                continue
-            proxies[name.lower()[: -len("_proxy")]] = value
-    if not proxies or _bypasses_proxy(url, environ.get("no_proxy") or environ.get("NO_PROXY") or ""):
-        return {}
-    return proxies
-
-
-def _bypasses_proxy(url: str, no_proxy: str) -> bool:
-    """Return whether the host of ``url`` is in a NO_PROXY list (host names, domains, IP addresses, CIDR ranges)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    for entry in (item.strip().lower() for item in no_proxy.replace(" ", "").split(",")):
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        name, _, port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
-        if port and str(parts.port) != port:
-            continue
-        try:
-            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
-                return True
-            continue
-        except ValueError:
-            pass
-        domain = name.lstrip(".")
-        if host == domain or host.endswith(f".{domain}"):
-            return True
-    return False
-
-
-def netrc_auth(url: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """Return the (login, password) for ``url``'s host from $NETRC or else ~/.netrc (or ~/_netrc); None if none."""
-    home = environ.get("HOME") or str(Path.home())
-    named = environ.get("NETRC")
-    candidates = [Path(named).expanduser()] if named else [Path(home, ".netrc"), Path(home, "_netrc")]
-    host = urlsplit(url).hostname
-    for path in candidates:
-        if not host or not path.exists():
-            continue
-        try:
-            found = netrc.netrc(str(path)).authenticators(host)
-        except (netrc.NetrcParseError, OSError):
-            return None  # like requests: a broken ~/.netrc means no credentials, not a failed run
-        if found is None:
-            return None
-        login, account, password = found
-        return (login or account or "", password or "")
-    return None
-
-
-# -- failures and retries --------------------------------------------------------------------------------------
-
-
-class RequestFailed(Exception):
-    """A request that gave no usable answer: ``str()`` says why in plain words (one line, no URL).
-
-    ``retryable`` tells whether trying again may help; ``retry_after`` is the delay the server asked for.
-    """
-
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
-def describe_failure(error: BaseException) -> str:
-    """Return a failed request's exception as 'Type: what went wrong', without the URL requests puts in it.
-
-    requests' connection errors name the request's path and query ("Max retries exceeded with url: ..."),
-    and a URL may carry a secret; urllib3's underlying reason says what went wrong without it.
-    """
-    cause = error.args[0] if isinstance(error, requests.RequestException) and error.args else None
-    reason = getattr(cause, "reason", None)
-    if not isinstance(reason, BaseException):
-        return describe(error)
-    return f"{type(error).__name__}: {reason}"
-
-
-def transport_failure(error: requests.RequestException) -> RequestFailed:
-    """Return the failure a request exception stands for, with the rule of its kind.
-
-    Connection failures and timeouts are retried; TLS failures (certificates, protocols) are not: they do not
-    heal within a run. Any other request error (an invalid URL, too many redirects) is final too.
-    """
-    retryable = isinstance(error, requests.ConnectionError | requests.Timeout) and not isinstance(
-        error, requests.exceptions.SSLError
-    )
-    return RequestFailed(describe_failure(error), retryable=retryable)
-
-
-def retryable_status(status: int) -> bool:
-    """Return whether an HTTP status is worth another try (timeouts, rate limits, server errors)."""
-    return status in (408, 429) or status >= 500
-
-
-def retry_after(value: str | None) -> float | None:
-    """Return the delay a Retry-After value asks for (seconds or an HTTP date, read as GMT), at most MAX_DELAY.
-
-    None when absent or invalid.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return min(float(text), MAX_DELAY)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:  # "-0000": HTTP dates are always GMT
-        moment = moment.replace(tzinfo=UTC)
-    return min(max(moment.timestamp() - time.time(), 0.0), MAX_DELAY)
-
-
-def backoff_delay(backoff: float, attempt: int, retry_after_delay: float | None = None) -> float:
-    """Return how long to wait after failed attempt number ``attempt`` (0 for the first).
-
-    Retry-After when the server gave one; else ``backoff`` doubling with each attempt, with up to 50% jitter,
-    at most MAX_DELAY.
-    """
-    if retry_after_delay is not None:
-        return retry_after_delay
-    base = backoff * 2.0**attempt
-    return min(base * random.uniform(1.0, 1.5), MAX_DELAY)  # noqa: S311 (jitter, not cryptography)
 
 
 # -- bodies ----------------------------------------------------------------------------------------------------
@@ -265,6 +155,7 @@ class BodyProblem(enum.Enum):
     """Why a body could not be read."""
 
     TOO_LARGE = "too large"
+    OVER_BUDGET = "over the memory budget"
     TOO_SLOW = "too slow"
     READ_TIMEOUT = "read timeout"
     TRUNCATED = "truncated body"
@@ -300,29 +191,147 @@ def get(
     max_bytes: int,
     headers: Mapping[str, str] | None = None,
     body_timeout: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    allowance: Allowance | None = None,
 ) -> Reply:
     """Return the answer to one GET of ``url``, its body read within ``max_bytes`` and ``body_timeout`` seconds.
 
-    ``timeout`` bounds connecting and each read, and is the default ``body_timeout``. Raises RequestFailed when
-    no answer came, and BodyError when a 2xx answer's body could not be read whole (declared or found larger
-    than ``max_bytes``, too slow, cut off).
+    ``timeout`` bounds connecting and each read, and is the time limit of everything up to the end of the
+    response's headers (a server trickling them cannot hold the request longer); ``body_timeout`` (default
+    ``timeout``) bounds the whole request, body included. The request is cut short as soon as ``should_stop()``
+    turns true. Decompressed body bytes are taken from ``allowance`` (a memory budget shared with other
+    requests), if given. Raises RequestFailed when no answer came (cut short, refused, or redirected to another
+    origin), and BodyError when a 2xx answer's body could not be read whole (declared or found larger than
+    ``max_bytes``, past the budget, too slow, cut off).
     """
+    total = timeout if body_timeout is None else max(body_timeout, timeout)
+    started = time.monotonic()
+    if should_stop is not None and should_stop():
+        raise _stopped()
+    with watched(timeout, should_stop) as watch:
+        response = _open(session, "GET", url, watch, timeout=timeout, headers=headers)
+        with response:
+            watch.extend(total)
+            status = response.status_code
+            success = 200 <= status < 300
+            declared = response.headers.get("Content-Length", "").strip()
+            try:
+                if success and declared.isdigit() and int(declared) > max_bytes:
+                    raise BodyError(BodyProblem.TOO_LARGE, f"{declared} declared")
+                if success:
+                    body = read_body(response, max_bytes=max_bytes, timeout=total, allowance=allowance)
+                else:  # only its status is used: read a little, so that the connection may serve again
+                    body = read_body(response, max_bytes=min(max_bytes, _ERROR_BODY_BYTES), timeout=total)
+            except BodyError as error:
+                _log(response, "GET", url, started, None)
+                if watch.fired == "stopped":
+                    raise _stopped() from None
+                if watch.fired == "timeout" and error.problem is not BodyProblem.TOO_LARGE:
+                    raise BodyError(BodyProblem.TOO_SLOW) from None
+                if success:
+                    raise
+                body = b""  # an error's status says enough
+            if watch.fired is not None:  # a body cut by the watchdog may look whole (no length given)
+                _log(response, "GET", url, started, None)
+                if watch.fired == "stopped":
+                    raise _stopped()
+                if success:
+                    if allowance is not None:
+                        allowance.give_back(len(body))
+                    raise BodyError(BodyProblem.TOO_SLOW)
+                body = b""
+            _log(response, "GET", url, started, len(body))
+            return Reply(status, response.reason or "", response.headers, body)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
+    auth: tuple[str, str] | None = None,
+    verify: bool | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    shown_url: str | None = None,
+) -> Reply:
+    """Make one request whose answer's body is not needed (a webhook, a push); return its status and headers.
+
+    ``timeout`` is the time limit of the whole request; it is cut short as soon as ``should_stop()`` turns
+    true. Redirects are not followed (a redirected POST would become a GET): a 3xx is returned as it is.
+    ``shown_url`` is how the debug log names the URL (default: with its secrets masked). Raises RequestFailed
+    when no answer came.
+    """
+    started = time.monotonic()
+    with watched(timeout, should_stop) as watch:
+        extra: dict[str, Any] = {"data": data, "auth": auth, "allow_redirects": False}
+        if verify is not None:
+            extra["verify"] = verify
+        response = _open(session, method, url, watch, timeout=timeout, headers=headers, **extra)
+        with response:
+            _log(response, method, shown_url or url, started, None)
+            return Reply(response.status_code, response.reason or "", response.headers, b"")
+
+
+def _open(
+    session: requests.Session,
+    method: str,
+    url: str,
+    watch: Watch,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None,
+    **extra: Any,
+) -> requests.Response:
+    """Return the response to a request (headers read, body not), under ``watch``; raise RequestFailed."""
     try:
-        response = session.get(url, headers=headers, timeout=timeout, stream=True)
+        response = session.request(method, url, headers=headers, timeout=timeout, stream=True, **extra)
     except requests.RequestException as error:
-        raise transport_failure(error) from None
-    with response:
-        success = 200 <= response.status_code < 300
-        declared = response.headers.get("Content-Length", "").strip()
-        if success and declared.isdigit() and int(declared) > max_bytes:
-            raise BodyError(BodyProblem.TOO_LARGE, f"{declared} declared")
-        try:
-            body = read_body(response, max_bytes=max_bytes, timeout=timeout if body_timeout is None else body_timeout)
-        except BodyError:
-            if success:
-                raise
-            body = b""  # an error's status says enough
-        return Reply(response.status_code, response.reason or "", response.headers, body)
+        if watch.fired == "stopped":
+            raise _stopped() from None
+        if watch.fired == "timeout":
+            raise RequestFailed(f"timed out after {watch.limit:g} s", retryable=True) from None
+        raise transport_failure(error, timeout=timeout) from None
+    if watch.fired is not None:
+        response.close()
+        raise (
+            _stopped()
+            if watch.fired == "stopped"
+            else RequestFailed(f"timed out after {watch.limit:g} s", retryable=True)
+        )
+    follows = extra.get("allow_redirects", True) and not getattr(session, "any_origin", False)
+    if follows and response.is_redirect and response.request.url:
+        target = requests.compat.urljoin(response.request.url, response.headers.get("Location", ""))
+        if not may_follow(response.request.url, target):
+            response.close()
+            _LOGGER.debug(
+                "%s %s -> %d, redirect to %s refused", method, mask_url(url), response.status_code, origin(target)
+            )
+            raise RequestFailed(one_line(f"redirect to another origin {origin(target)} refused"), retryable=False)
+    return response
+
+
+def _stopped() -> RequestFailed:
+    return RequestFailed("not completed: the run is stopping", retryable=False)
+
+
+def _log(response: requests.Response, method: str, url: str, started: float, size: int | None) -> None:
+    """Log one debug line about a request: method, masked URL, status, content type, bytes, time."""
+    if not _LOGGER.isEnabledFor(logging.DEBUG):
+        return
+    content_type = one_line(response.headers.get("Content-Type", "-"), limit=80)
+    received = f"{size} bytes" if size is not None else "body not read"
+    _LOGGER.debug(
+        "%s %s -> %d, %s, %s, %.3f s",
+        method,
+        one_line(display_url(url), limit=200),
+        response.status_code,
+        content_type,
+        received,
+        time.monotonic() - started,
+    )
 
 
 def read_body(
@@ -331,15 +340,17 @@ def read_body(
     max_bytes: int,
     timeout: float,
     received: Callable[[int], None] | None = None,
+    allowance: Allowance | None = None,
 ) -> bytes:
     """Return a streamed response's decoded body, raising BodyError past ``max_bytes`` or ``timeout`` seconds.
 
+    Decompressed bytes are taken from ``allowance``, if given (and given back when the read fails).
     ``received`` is told how many bytes came over the wire, however the read ended.
     """
     raw: Any = response.raw
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
-    size = 0
+    size = taken = 0
     try:
         while True:
             # read1 returns what one socket read brings, so a server trickling bytes cannot keep a single call
@@ -355,9 +366,24 @@ def read_body(
             size += len(chunk)
             if size > max_bytes:
                 raise BodyError(BodyProblem.TOO_LARGE)
+            if allowance is not None:
+                try:
+                    allowance.take(len(chunk))
+                    taken += len(chunk)
+                except BudgetExceeded as exceeded:
+                    if exceeded.alone:  # no wait can make it fit
+                        raise BodyError(
+                            BodyProblem.TOO_LARGE, f"over the memory budget of {exceeded.limit} bytes"
+                        ) from None
+                    raise BodyError(BodyProblem.OVER_BUDGET, f"{exceeded.limit} bytes") from None
             chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise BodyError(BodyProblem.TOO_SLOW)
+    except BodyError:
+        chunks.clear()
+        if allowance is not None:
+            allowance.give_back(taken)
+        raise
     finally:
         if received is not None:
             received(raw.tell())

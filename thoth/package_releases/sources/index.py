@@ -31,6 +31,7 @@ from thoth.package_releases.sources.http import (
     retry_after,
     retryable_status,
 )
+from thoth.package_releases.sources.limits import DEFAULT_MEMORY_BUDGET, Allowance, MemoryBudget
 from thoth.package_releases.sources.pages import (
     ACCEPT,
     PageError,
@@ -147,6 +148,7 @@ class SimpleIndexClient:
         backoff: float = 0.5,
         max_body_bytes: int = 50 * 1024 * 1024,
         concurrency: int = 16,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
         sleep: Callable[[float], None] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -154,6 +156,7 @@ class SimpleIndexClient:
 
         ``timeout`` bounds connecting, each read, and reading a whole body; ``retries`` is the number of
         extra attempts after a transient failure; ``sleep`` is how the client waits between attempts.
+        ``memory_budget`` bounds the decompressed bytes of the pages in flight together (until parsed).
         Credentials come from the URL's user-info or else from ~/.netrc (or $NETRC); proxies and the CA
         bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) from ``environ`` (default: the process environment).
         """
@@ -168,6 +171,7 @@ class SimpleIndexClient:
         self._backoff = backoff
         self._max_body_bytes = max_body_bytes
         self._concurrency = concurrency
+        self._budget = MemoryBudget(memory_budget)
         self._cancelled = threading.Event()
         # Backoff waits end early when the client is cancelled, so that a stopping run is not held up.
         self._sleep = sleep if sleep is not None else self._cancelled.wait
@@ -208,7 +212,8 @@ class SimpleIndexClient:
         old = validators or PageValidators()
         url = f"{self.index_url}/{name}/"
         try:
-            return self._project_versions(name, url, old)
+            with self._budget.allowance() as allowance:
+                return self._project_versions(name, url, old, allowance)
         except _FetchFailedError as exc:
             return ProjectResult(name, FetchStatus.FAILED, validators=old, error=exc.reason)
         except Exception as exc:  # a bug or an unforeseen library error costs one project, not the run
@@ -225,7 +230,9 @@ class SimpleIndexClient:
 
         Exactly one result is yielded per item; a project's failure is a FAILED result, never an exception.
         Closing the generator early cancels what has not started (at most twice ``concurrency`` is queued);
-        so does ``should_stop()`` turning true, which is checked while waiting, so that a stop is prompt.
+        so does ``should_stop()`` turning true, which is checked while waiting, so that a stop is prompt. Once
+        the client is cancelled or asked to stop, the failures of requests cut short end the generator: they are
+        not the projects' failures.
         """
         executor = self._get_executor()
         iterator = iter(items)
@@ -259,17 +266,24 @@ class SimpleIndexClient:
                 except Exception as exc:  # project_versions does not raise; this is the last resort
                     error = one_line(f"unexpected {describe(exc)}")
                     result = ProjectResult(normalize_name(project), FetchStatus.FAILED, error=error)
+                if result.status is FetchStatus.FAILED and self._stopping(should_stop):
+                    return  # cut short by the stop: not a failure of the project
                 yield result
         finally:
             for future in pending:
                 future.cancel()
+
+    def _stopping(self, should_stop: Callable[[], bool] | None) -> bool:
+        return self._cancelled.is_set() or (should_stop is not None and should_stop())
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
         """Return the projects the index lists, conditional on the validators of the previous fetch; never raises."""
         old = validators or PageValidators()
         url = f"{self.index_url}/"
         try:
-            reply = self._request(url, _conditional_headers(old), listing=True)
+            # Fetched alone (before the pages): its body is bounded by the whole budget, not shared.
+            alone = Allowance(MemoryBudget(self._budget.limit))
+            reply = self._request(url, _conditional_headers(old), alone, listing=True)
             if reply.status == 304:
                 return ListingResult(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, reply.headers))
             if reply.status != 200:
@@ -299,8 +313,8 @@ class SimpleIndexClient:
                 self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="simple-index")
             return self._executor
 
-    def _project_versions(self, name: str, url: str, old: PageValidators) -> ProjectResult:
-        reply = self._request(url, _conditional_headers(old))
+    def _project_versions(self, name: str, url: str, old: PageValidators, allowance: Allowance) -> ProjectResult:
+        reply = self._request(url, _conditional_headers(old), allowance)
         if reply.status == 304:
             return ProjectResult(
                 name, FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, reply.headers)
@@ -310,7 +324,7 @@ class SimpleIndexClient:
         page, validators = self._read_page(name, url, reply)
         if _is_stale(validators.serial, old.serial):
             # A CDN node may serve an older copy; ask once more, bypassing caches and our own validators.
-            reply = self._request(url, _NO_CACHE)
+            reply = self._request(url, _NO_CACHE, allowance)
             if reply.status in _GONE_STATUSES:
                 return ProjectResult(name, FetchStatus.NOT_FOUND)
             page, validators = self._read_page(name, url, reply)
@@ -329,7 +343,7 @@ class SimpleIndexClient:
             raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
         return page, _new_validators(reply, page.serial)
 
-    def _request(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Reply:
+    def _request(self, url: str, headers: Mapping[str, str], allowance: Allowance, *, listing: bool = False) -> Reply:
         """Return the final response to a GET, retrying transient failures; raise _FetchFailedError.
 
         The project listing of a large index (PyPI's is ~30 MB) gets larger size and time limits than a page.
@@ -341,7 +355,7 @@ class SimpleIndexClient:
                 raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)}; not retried, the run is stopping"))
             asked: float | None = None
             try:
-                reply = self._attempt(url, headers, listing=listing)
+                reply = self._attempt(url, headers, allowance, listing=listing)
             except RequestFailed as failure:
                 if not failure.retryable:
                     raise _FetchFailedError(one_line(f"{failure.reason} from {mask_url(url)}")) from None
@@ -358,13 +372,20 @@ class SimpleIndexClient:
         plural = "s" if attempts > 1 else ""
         raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)} after {attempts} attempt{plural}"))
 
-    def _attempt(self, url: str, headers: Mapping[str, str], *, listing: bool = False) -> Reply:
+    def _attempt(self, url: str, headers: Mapping[str, str], allowance: Allowance, *, listing: bool = False) -> Reply:
         """Return one response with its whole body; raise RequestFailed."""
         timeout = self._timeout * LISTING_LIMIT_FACTOR if listing else self._timeout
         max_bytes = self._max_body_bytes * LISTING_LIMIT_FACTOR if listing else self._max_body_bytes
         try:
             return get(
-                self._session, url, timeout=self._timeout, body_timeout=timeout, max_bytes=max_bytes, headers=headers
+                self._session,
+                url,
+                timeout=self._timeout,
+                body_timeout=timeout,
+                max_bytes=max_bytes,
+                headers=headers,
+                should_stop=self._cancelled.is_set,
+                allowance=allowance,
             )
         except BodyError as error:
             raise _body_failure(error, max_bytes, timeout) from None
@@ -373,7 +394,11 @@ class SimpleIndexClient:
 def _body_failure(error: BodyError, max_bytes: int, timeout: float) -> RequestFailed:
     """Return the failure of a page whose body could not be read: too large is final, the rest is retried."""
     if error.problem is BodyProblem.TOO_LARGE:
-        return RequestFailed(f"body exceeds {max_bytes} bytes", retryable=False)
+        over = error.detail if error.detail.startswith("over ") else f"exceeds {max_bytes} bytes"
+        return RequestFailed(f"body {over}", retryable=False)
+    if error.problem is BodyProblem.OVER_BUDGET:
+        # Others' bodies held the budget: another try (after the backoff) may find it free.
+        return RequestFailed(f"bodies in flight exceed the memory budget of {error.detail}", retryable=True)
     if error.problem is BodyProblem.TOO_SLOW:
         return RequestFailed(f"body not received within {timeout:g} s", retryable=True)
     return RequestFailed(f"{error.problem.value}: {error.detail}", retryable=True)
