@@ -39,7 +39,6 @@ def test_fallback_to_another_server_is_not_followed(pypiserver: PypiServer, job:
         assert "\n" not in error
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2: a 304 of the listing hides new versions")
 def test_static_rebuild_new_version_found_although_root_answers_304(
     static_index: StaticIndex, job: Job, kg: KnowledgeGraph
 ) -> None:

@@ -22,7 +22,7 @@ from thoth.package_releases.phases.ports import (
 )
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, OutboxEntry, PageValidators
+from thoth.package_releases.values import ChunkOutcome, IndexRow, ListingState, Notifier, OutboxEntry, PageValidators
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class FakeState:
     def __init__(self) -> None:
         self.locked = False
         self.pages: dict[tuple[str, str], PageValidators] = {}
-        self.listings: dict[tuple[str, str], PageValidators] = {}
+        self.listings: dict[tuple[str, str], ListingState] = {}
         self.runs: list[tuple[str, bool]] = []
 
     def try_lock(self, shard_index: int = 0, shard_count: int = 1, *, scope: str = "scan") -> bool:
@@ -78,11 +78,14 @@ class FakeState:
     def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
         return {name: self.pages[index_url, name] for name in names if (index_url, name) in self.pages}
 
-    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
+    def page_names(self, index_url: str) -> set[str]:
+        return {name for url, name in self.pages if url == index_url}
+
+    def listing_state(self, index_url: str, shard: str) -> ListingState | None:
         return self.listings.get((index_url, shard))
 
-    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
-        self.listings[index_url, shard] = validators
+    def save_listing_state(self, index_url: str, shard: str, listing: ListingState) -> None:
+        self.listings[index_url, shard] = listing
 
     def pending_notifications(self) -> Sequence[OutboxEntry]:
         return []

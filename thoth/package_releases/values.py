@@ -35,6 +35,19 @@ class PageValidators:
 
 
 @dataclass(frozen=True)
+class ListingState:
+    """What the job remembers about an index's project listing between runs.
+
+    ``project_serials`` tells whether the listing carried a serial for every project (PEP 691 ``_last-serial``):
+    only then does a ``304`` of the listing prove every project unchanged. None: not known (recorded before
+    the job kept it), so the listing is asked for without validators.
+    """
+
+    validators: PageValidators
+    project_serials: bool | None = None
+
+
+@dataclass(frozen=True)
 class IndexRow:
     """A Python package index as registered in ``python_package_index`` (id is None when not registered yet)."""
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from thoth.package_releases.config import FeedConfig, IndexConfig
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, OutboxEntry, PageValidators
+from thoth.package_releases.values import ChunkOutcome, IndexRow, ListingState, Notifier, OutboxEntry, PageValidators
 
 # isort: split
 # -- the concrete modules: the only imports of them in the orchestration --------------------------------------
@@ -66,11 +66,14 @@ class StatePort(Protocol):
     def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
         """Return the validators remembered for these projects of an index."""
 
-    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
-        """Return the validators a shard remembered for an index's project listing."""
+    def page_names(self, index_url: str) -> set[str]:
+        """Return every project of an index whose page validators are remembered."""
 
-    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
-        """Remember the validators of an index's project listing for a shard."""
+    def listing_state(self, index_url: str, shard: str) -> ListingState | None:
+        """Return what a shard remembered of an index's project listing."""
+
+    def save_listing_state(self, index_url: str, shard: str, listing: ListingState) -> None:
+        """Remember an index's project listing (validators, serials per project or not) for a shard."""
 
     def pending_notifications(self) -> Sequence[OutboxEntry]:
         """Return the queued notifications, oldest first."""

@@ -16,7 +16,7 @@ from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked
 from thoth.package_releases.report import IndexReport
-from thoth.package_releases.values import IndexRow, Notifier, PageValidators
+from thoth.package_releases.values import IndexRow, ListingState, Notifier, PageValidators
 
 _LOGGER = logging.getLogger("thoth.package_releases.job")
 
@@ -52,28 +52,15 @@ class ScanPhase:
         shown = mask_url(index.url)
         report = IndexReport(url=shown)
         context.report.indexes.append(report)
-        client = context.client(index)
         serials: Mapping[str, int] | None = None
-        listing_validators: PageValidators | None = None
+        remembered: ListingState | None = None
         if context.only_seen(index):
             names = context.known_names() | self._config.monitored_names
         else:
-            state = context.store.state
-            shard = settings.shard_label
-            cached = context.db(lambda: state.listing_validators(index.url, shard)) if index.id else None
-            listing = client.project_listing(cached)
-            report.listing = listing.status.value
-            if listing.status is FetchStatus.FAILED:
-                report.error = f"project listing: {listing.error or 'failed'}"
-                _LOGGER.error("Index %s failed: %s", shown, report.error)
+            listed = self._listed_names(index, report)
+            if listed is None:
                 return
-            if listing.status is FetchStatus.NOT_MODIFIED:
-                # Nothing changed on the index since the last complete scan: only monitored names are checked.
-                names = set(self._config.monitored_names)
-            else:
-                names = set(listing.projects) | self._config.monitored_names
-                serials = listing.serials
-                listing_validators = listing.validators
+            names, serials, remembered = listed
         owned = sorted(name for name in names if context.owned(name))
         _LOGGER.info("Checking %d packages on %s", len(owned), shown)
         progress = Progress(shown, len(owned), quiet=settings.quiet)
@@ -90,9 +77,43 @@ class ScanPhase:
         finally:
             progress.close()
         complete = not context.stop.reason and report.failed == 0 and report.stale == 0
-        if listing_validators is not None and complete and not settings.dry_run and index.id is not None:
-            saved, state = listing_validators, context.store.state
-            context.db(lambda: state.save_listing_validators(index.url, settings.shard_label, saved))
+        if remembered is not None and complete and not settings.dry_run and index.id is not None:
+            saved, state = remembered, context.store.state
+            context.db(lambda: state.save_listing_state(index.url, settings.shard_label, saved))
+
+    def _listed_names(
+        self, index: IndexRow, report: IndexReport
+    ) -> tuple[set[str], Mapping[str, int] | None, ListingState | None] | None:
+        """Return the names to check on an index from its listing, their serials, and the listing to remember.
+
+        None when the listing failed (the report has the error). A ``304`` of a listing that carried a serial
+        per project proves every listed project unchanged: only monitored names are checked. Without such
+        serials (a static index rewrites its root only when a project is added) it proves nothing about the
+        project pages: every project read before gets its own conditional request.
+        """
+        context = self._context
+        state, shard = context.store.state, context.settings.shard_label
+        cached = context.db(lambda: state.listing_state(index.url, shard)) if index.id else None
+        # Not knowing whether the remembered listing had serials per project, ask for the whole listing again.
+        validators = cached.validators if cached is not None and cached.project_serials is not None else None
+        listing = context.client(index).project_listing(validators)
+        report.listing = listing.status.value
+        if listing.status is FetchStatus.FAILED:
+            report.error = f"project listing: {listing.error or 'failed'}"
+            _LOGGER.error("Index %s failed: %s", mask_url(index.url), report.error)
+            return None
+        monitored = self._config.monitored_names
+        if listing.status is FetchStatus.NOT_MODIFIED:
+            if cached is not None and cached.project_serials:
+                return set(monitored), None, None
+            pages = context.db(lambda: state.page_names(index.url))
+            _LOGGER.info(
+                "The listing of %s is unchanged but carries no serial per project: checking every project's page",
+                mask_url(index.url),
+            )
+            return pages | monitored, None, None
+        remembered = ListingState(listing.validators, project_serials=listing.serials is not None)
+        return set(listing.projects) | monitored, listing.serials, remembered
 
     def _scan_chunk(
         self,
