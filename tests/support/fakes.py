@@ -153,6 +153,8 @@ class FakeIndex:
         self.cancelled = False
         self.closed = False
         self.on_result: Callable[[int], None] = lambda _count: None  # called after each result is taken
+        self.listing_serials: Mapping[str, int] | None = None  # a serial per project in the listing (PEP 691)
+        self.listing_answers_304 = False  # the listing answers 304 to the validators it gave
 
     def fetch_many(
         self,
@@ -174,7 +176,11 @@ class FakeIndex:
             self.on_result(len(self.requested))
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
-        return ListingResult(status=FetchStatus.OK, projects=tuple(self.projects), validators=PageValidators(etag="L"))
+        given = PageValidators(etag="L")
+        if self.listing_answers_304 and validators == given:
+            return ListingResult(status=FetchStatus.NOT_MODIFIED, validators=given)
+        serials = self.listing_serials
+        return ListingResult(status=FetchStatus.OK, projects=tuple(self.projects), serials=serials, validators=given)
 
     def cancel(self) -> None:
         self.cancelled = True

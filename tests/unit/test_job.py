@@ -147,6 +147,55 @@ def test_the_deadline_lets_the_chunk_in_flight_finish(tmp_path: Path, edges: Fak
     assert job.stop.signal is None
 
 
+# -- the project listing and projects not on the index ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_serials", [False, True], ids=["html-listing", "pep691-serials"])
+def test_a_304_of_the_listing_skips_projects_only_with_serials_per_project(
+    tmp_path: Path, edges: FakeEdges, with_serials: bool
+) -> None:
+    index = FakeIndex({"click": ["8.0"], "flask": ["3.0"]})
+    index.listing_answers_304 = True
+    if with_serials:
+        index.listing_serials = {"click": 1, "flask": 2}
+    edges.indexes[PYPI] = index
+    make_job(tmp_path, edges, indexes_config(PYPI)).run()
+    index.requested.clear()
+    edges.store.state.locked = False  # the first run is over
+    index.projects["click"] = ["8.0", "8.1"]  # a static index rewrites click's page, not the root
+
+    report = make_job(tmp_path, edges, indexes_config(PYPI)).run()
+
+    assert report.indexes[0].listing == "not_modified"
+    if with_serials:  # the serials proved every project unchanged (they would have grown for click)
+        assert index.requested == []
+    else:
+        assert sorted(index.requested) == ["click", "flask"]
+        assert list(report.new_releases) == [Release("click", "8.1", PYPI)]
+
+
+def test_an_index_without_any_project_checked_is_an_index_error(tmp_path: Path, edges: FakeEdges) -> None:
+    edges.indexes[PYPI] = FakeIndex({"click": ["8.0"]})
+    edges.indexes[MIRROR] = FakeIndex({})  # e.g. devpi's URL without +simple: every page 404s
+    config = indexes_config(PYPI) + f"  - {{url: {MIRROR}}}\npackages:\n  Click: {{}}\n  Flask: {{}}\n"
+    job = make_job(tmp_path, edges, config)
+
+    report = job.run()
+
+    good, wrong = report.indexes
+    assert (good.error, good.not_found, good.not_found_names) == (None, 1, ["flask"])
+    assert wrong.not_found_names == ["click", "flask"]
+    assert wrong.error is not None
+    assert "none of the 2 projects checked is on the index" in wrong.error
+    assert report.succeeded  # the other index answered
+
+    fresh = FakeEdges()
+    fresh.indexes[MIRROR] = FakeIndex({})
+    alone = make_job(tmp_path, fresh, f"indexes:\n  - {{url: {MIRROR}}}\npackages:\n  Click: {{}}\n")
+    with pytest.raises(RunFailed, match=r"^every index failed: https://mirror\.test/simple: none of the 1 projects"):
+        alone.run()
+
+
 # -- a dry run -------------------------------------------------------------------------------------------------
 
 

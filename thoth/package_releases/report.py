@@ -19,6 +19,8 @@ _SUMMARY_ERRORS = 20
 # How many new releases the run history keeps (it has the counts of all).
 HISTORY_RELEASES = 100
 _RELEASES_MARKER = "@@new-releases@@"
+# How many names (projects not on an index, invalid versions, ...) a report lists before it only counts.
+LISTED_NAMES = 100
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
@@ -98,6 +100,13 @@ class IndexReport:
     new_releases: int = 0
     listing: str | None = None  # ok / not_modified / failed when the project listing was read
     error: str | None = None
+    not_found_names: list[str] = field(default_factory=list)  # the first LISTED_NAMES of them
+
+    def add_not_found(self, name: str) -> None:
+        """Count a project the index does not have (the first few are named)."""
+        self.not_found += 1
+        if len(self.not_found_names) < LISTED_NAMES:
+            self.not_found_names.append(name)
 
     @property
     def usable(self) -> bool:

@@ -76,10 +76,31 @@ class ScanPhase:
                     break
         finally:
             progress.close()
+        self._judge_not_found(report)
         complete = not context.stop.reason and report.failed == 0 and report.stale == 0
         if remembered is not None and complete and not settings.dry_run and index.id is not None:
             saved, state = remembered, context.store.state
             context.db(lambda: state.save_listing_state(index.url, settings.shard_label, saved))
+
+    @staticmethod
+    def _judge_not_found(report: IndexReport) -> None:
+        """Log the projects not on the index; when none checked was there, the URL is taken to be wrong."""
+        if not report.not_found:
+            return
+        more = report.not_found - len(report.not_found_names)
+        _LOGGER.info(
+            "%d not on the index %s: %s%s",
+            report.not_found,
+            report.url,
+            ", ".join(report.not_found_names),
+            f" and {more} more" if more > 0 else "",
+        )
+        if report.error is None and report.not_found == report.packages_checked:
+            report.error = (
+                f"none of the {report.packages_checked} projects checked is on the index:"
+                " is the URL the simple API's (e.g. devpi's ends in /+simple)?"
+            )
+            _LOGGER.warning("Index %s: %s", report.url, report.error)
 
     def _listed_names(
         self, index: IndexRow, report: IndexReport
@@ -198,7 +219,7 @@ class ScanPhase:
             if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
                 pages[result.project] = result.validators
         elif status is FetchStatus.NOT_FOUND:
-            report.not_found += 1
+            report.add_not_found(result.project)
         elif status is FetchStatus.STALE:
             report.stale += 1
             run_report.add_error(result.project, mask_url(index.url), mask_text(result.error or "stale page"))

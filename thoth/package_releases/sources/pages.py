@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, UnsupportedRepoVersionError, parse_filename, parse_links_stream
@@ -57,6 +57,10 @@ class ProjectListing:
     serial: int | None
 
 
+# An anchor of an HTML page: its text, its href (not resolved), its attributes.
+_Link = tuple[str, str, Mapping[str, object]]
+
+
 class PageError(ValueError):
     """A simple-API page whose content cannot be understood; the message is one line."""
 
@@ -92,14 +96,18 @@ def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectP
     return ProjectPage(project, files, valid, invalid, as_serial(data["meta"].get("_last-serial")))
 
 
-def parse_listing(body: bytes, content_type: str) -> ProjectListing:
+def parse_listing(body: bytes, content_type: str, url: str | None = None) -> ProjectListing:
     """Return what an index's root page lists, from its body and the response's Content-Type; raise PageError.
 
-    Serials are given only when every JSON project entry carries a ``_last-serial``.
+    Serials are given only when every JSON project entry carries a ``_last-serial``. With the page's ``url``,
+    an HTML page whose links are mostly not to project pages below it (a welcome page, say) is refused.
     """
     media_type, charset = _check_content_type(content_type)
     if media_type != JSON_TYPE:
-        names = dict.fromkeys(normalize_name(text) for text, _, _ in _parse_html_links(body, charset) if text)
+        links = _parse_html_links(body, charset)
+        if url is not None:
+            links = _project_links(links, url)
+        names = dict.fromkeys(normalize_name(text.strip().rstrip("/")) for text, _, _ in links if text.strip("/ "))
         return ProjectListing(tuple(names), None, _html_serial(body))
     data = _load_json(body)
     entries = data.get("projects")
@@ -219,7 +227,7 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
     return tuple(files)
 
 
-def _parse_html_links(body: bytes, charset: str | None) -> list[tuple[str, str, Mapping[str, object]]]:
+def _parse_html_links(body: bytes, charset: str | None) -> list[_Link]:
     """Return (text, href, attributes) of each anchor of a PEP 503 page; raise PageError for what is no HTML page.
 
     An HTML parser accepts nearly anything, so a garbled body would pass for a project with no files and
@@ -236,6 +244,40 @@ def _parse_html_links(body: bytes, charset: str | None) -> list[tuple[str, str, 
         return [(link.text, link.url, link.attrs) for link in parse_links_stream([body], http_charset=charset)]
     except (UnsupportedRepoVersionError, LookupError, ValueError) as exc:
         raise PageError(one_line(f"malformed HTML: {exc}")) from None
+
+
+def _project_links(links: Sequence[_Link], url: str) -> list[_Link]:
+    """Return a listing's links but navigation; raise PageError unless at least half of them lead to project pages.
+
+    A PEP 503 listing has one anchor per project, whose text is the name and whose target is the project's
+    page below the listing (``name/``, ``/simple/name/``, ``name/index.html``). Links to the listing itself or
+    above it (parent folder, sort orders) are navigation.
+    """
+    base = url if url.endswith("/") else url + "/"
+    listing = urlsplit(base)
+    kept: list[_Link] = []
+    projects = 0
+    for link in links:
+        text, href, _ = link
+        try:
+            target = urlsplit(urljoin(base, href))
+        except ValueError:
+            kept.append(link)
+            continue
+        same_origin = (target.scheme, target.netloc) == (listing.scheme, listing.netloc)
+        if same_origin and listing.path.startswith(target.path):
+            continue  # the listing itself, a parent folder, or a query of the listing
+        kept.append(link)
+        segments = [segment for segment in target.path.split("/") if segment]
+        if segments and segments[-1].lower() in ("index.html", "index.htm"):
+            segments.pop()
+        below = same_origin and target.path.startswith(listing.path)
+        name = text.strip().rstrip("/")
+        if below and segments and name and normalize_name(unquote(segments[-1])) == normalize_name(name):
+            projects += 1
+    if projects * 2 < len(kept):
+        raise PageError(f"not a simple-API project listing: {projects} of {len(kept)} links lead to project pages")
+    return kept
 
 
 def _sha256_of(url: str) -> str | None:
