@@ -114,7 +114,6 @@ def test_config_disables_a_registered_index(pypiserver: PypiServer, job: Job, kg
     assert kg.rows(url) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: invalid PEP 440 versions are reported as errors")
 def test_invalid_versions_are_counted_and_listed_not_errors(
     pypiserver: PypiServer, job: Job, kg: KnowledgeGraph
 ) -> None:

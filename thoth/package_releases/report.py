@@ -85,6 +85,14 @@ class ReleaseLog:
             self._spool = None
 
 
+@dataclass(frozen=True)
+class InvalidVersion:
+    """A version an index lists for a project that is not valid PEP 440 (skipped, not an error)."""
+
+    package_name: str
+    version: str
+
+
 @dataclass
 class IndexReport:
     """Counts for one index."""
@@ -101,12 +109,19 @@ class IndexReport:
     listing: str | None = None  # ok / not_modified / failed when the project listing was read
     error: str | None = None
     not_found_names: list[str] = field(default_factory=list)  # the first LISTED_NAMES of them
+    invalid_versions_listed: list[InvalidVersion] = field(default_factory=list)  # the first LISTED_NAMES of them
 
     def add_not_found(self, name: str) -> None:
         """Count a project the index does not have (the first few are named)."""
         self.not_found += 1
         if len(self.not_found_names) < LISTED_NAMES:
             self.not_found_names.append(name)
+
+    def add_invalid_version(self, name: str, version: str) -> None:
+        """Count a version that is not valid PEP 440 (the first few are listed); it is skipped, not an error."""
+        self.invalid_versions += 1
+        if len(self.invalid_versions_listed) < LISTED_NAMES:
+            self.invalid_versions_listed.append(InvalidVersion(name, version))
 
     @property
     def usable(self) -> bool:

@@ -76,15 +76,25 @@ class ScanPhase:
                     break
         finally:
             progress.close()
-        self._judge_not_found(report)
+        self._summarize(report)
         complete = not context.stop.reason and report.failed == 0 and report.stale == 0
         if remembered is not None and complete and not settings.dry_run and index.id is not None:
             saved, state = remembered, context.store.state
             context.db(lambda: state.save_listing_state(index.url, settings.shard_label, saved))
 
     @staticmethod
-    def _judge_not_found(report: IndexReport) -> None:
-        """Log the projects not on the index; when none checked was there, the URL is taken to be wrong."""
+    def _summarize(report: IndexReport) -> None:
+        """Log the invalid versions and the projects not on the index; the URL is wrong when none checked is there."""
+        if report.invalid_versions:
+            listed = report.invalid_versions_listed
+            more = report.invalid_versions - len(listed)
+            _LOGGER.info(
+                "%d versions not valid PEP 440 skipped on %s: %s%s",
+                report.invalid_versions,
+                report.url,
+                ", ".join(f"{entry.package_name} {entry.version!r}" for entry in listed),
+                f" and {more} more" if more > 0 else "",
+            )
         if not report.not_found:
             return
         more = report.not_found - len(report.not_found_names)
@@ -209,11 +219,8 @@ class ScanPhase:
         if status is FetchStatus.OK:
             found[result.project] = result.versions
             pages[result.project] = result.validators
-            for raw in result.invalid_versions:
-                report.invalid_versions += 1
-                run_report.add_error(
-                    result.project, mask_url(index.url), f"skipped invalid version {raw!r} (not PEP 440)"
-                )
+            for raw in result.invalid_versions:  # skipped and listed, not an error: it would be one on every run
+                report.add_invalid_version(result.project, raw)
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
             if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
