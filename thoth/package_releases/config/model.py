@@ -1,0 +1,109 @@
+"""The validated configuration of the job: frozen dataclasses, and the error any problem with it raises."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from thoth.package_releases.normalize import PYPI_SIMPLE_URL, normalize_index_url
+from thoth.package_releases.redact import mask_text, mask_url
+
+DEFAULT_CONFIG = "config/thoth.yaml"
+TRIGGER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH"})
+
+
+class ConfigError(Exception):
+    """The configuration cannot be read or is invalid; ``str()`` is one line: source, key path, reason."""
+
+    def __init__(self, source: str, path: str, reason: str) -> None:
+        self.source = mask_url(source)
+        self.path = path
+        self.reason = " ".join(mask_text(reason).split())
+        super().__init__(": ".join(part for part in (self.source, self.path, self.reason) if part))
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """A Python package index to register in the graph (when absent) and to check for new releases."""
+
+    url: str
+    warehouse_api_url: str | None = None
+    verify_ssl: bool = True
+    enabled: bool = True
+    only_if_package_seen: bool = True
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """An RSS feed of new releases, and the index those releases are recorded on."""
+
+    url: str
+    index_url: str = PYPI_SIMPLE_URL
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    """An HTTP request fired for new releases of a monitored package; URL, headers and payload are templates."""
+
+    url: str
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
+    # A JSON value, or None for the default payload. Excluded from hashing: it may be a dict or a list.
+    payload: Any = field(default=None, hash=False)
+    tls_verify: bool = True
+    version_specifier: str | None = None
+    prereleases: bool = False
+    index_url: str | None = None
+
+    def matches(self, package_version: str, index_url: str) -> bool:
+        """Return whether this trigger fires for a release of the given version found on the given index.
+
+        Pre-releases (and development releases) match only when ``prereleases`` is true; versions that are
+        not valid PEP 440 versions never match.
+        """
+        if self.index_url is not None and normalize_index_url(index_url) != self.index_url:
+            return False
+        try:
+            version = Version(package_version)
+        except InvalidVersion:
+            return False
+        if version.is_prerelease and not self.prereleases:
+            return False
+        if self.version_specifier is None:
+            return True
+        # The pre-release rule is applied above, so the specifier's own pre-release exclusion is turned off.
+        return SpecifierSet(self.version_specifier).contains(version, prereleases=True)
+
+    @property
+    def key(self) -> str:
+        """Return a stable identity of this trigger: the SHA-256 hex digest of its fields as canonical JSON."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PackageConfig:
+    """A monitored package (PEP 503 normalized name): checked on every enabled index, with its triggers."""
+
+    name: str
+    triggers: tuple[TriggerConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration of the job."""
+
+    source: str
+    indexes: tuple[IndexConfig, ...] = ()
+    feeds: tuple[FeedConfig, ...] = ()
+    packages: tuple[PackageConfig, ...] = ()
+
+    @property
+    def monitored_names(self) -> frozenset[str]:
+        """Return the normalized names of the monitored packages."""
+        return frozenset(package.name for package in self.packages)
