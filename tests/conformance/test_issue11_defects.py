@@ -83,7 +83,6 @@ def test_devpi_index_without_simple_is_an_index_error(devpi: DevpiIndex, job: Jo
     assert kg.entities() == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4: config settings of a registered index are ignored")
 def test_config_turns_off_only_if_package_seen_of_a_registered_index(
     pypiserver: PypiServer, job: Job, kg: KnowledgeGraph
 ) -> None:
@@ -100,7 +99,6 @@ def test_config_turns_off_only_if_package_seen_of_a_registered_index(
     assert kg.rows(url) == FIRST_ROWS  # now every project the index lists
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4: config settings of a registered index are ignored")
 def test_config_disables_a_registered_index(pypiserver: PypiServer, job: Job, kg: KnowledgeGraph) -> None:
     pypiserver.add(*FIRST)
     url = pypiserver.url

@@ -6,12 +6,13 @@ by the integration, e2e and fault tests.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from thoth.package_releases.config import FeedConfig, IndexConfig
+from thoth.package_releases.config import INDEX_SETTINGS, FeedConfig, IndexConfig
 from thoth.package_releases.phases.ports import (
     Adapters,
     FeedResult,
@@ -22,7 +23,15 @@ from thoth.package_releases.phases.ports import (
 )
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
-from thoth.package_releases.values import ChunkOutcome, IndexRow, ListingState, Notifier, OutboxEntry, PageValidators
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    IndexChange,
+    IndexRow,
+    ListingState,
+    Notifier,
+    OutboxEntry,
+    PageValidators,
+)
 
 T = TypeVar("T")
 
@@ -52,6 +61,19 @@ class FakeGraph:
                 self.add_index(config.url, enabled=config.enabled, only_if_package_seen=config.only_if_package_seen)
                 added.append(config.url)
         return added
+
+    def update_indexes(self, configs: Iterable[IndexConfig], *, dry_run: bool = False) -> list[IndexChange]:
+        changes = []
+        for config in configs:
+            for position, row in enumerate(self.rows):
+                if row.url != config.url:
+                    continue
+                keys = sorted(config.written_keys & set(INDEX_SETTINGS))
+                differing = [key for key in keys if getattr(row, key) != getattr(config, key)]
+                changes += [IndexChange(row.url, key, getattr(row, key), getattr(config, key)) for key in differing]
+                if differing and not dry_run:
+                    self.rows[position] = dataclasses.replace(row, **{key: getattr(config, key) for key in differing})
+        return changes
 
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         return [row for row in self.rows if row.enabled or not enabled_only]

@@ -196,6 +196,36 @@ def test_an_index_without_any_project_checked_is_an_index_error(tmp_path: Path, 
         alone.run()
 
 
+# -- index settings written in the configuration -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_settings_written_in_the_config_change_a_registered_index(
+    tmp_path: Path, edges: FakeEdges, dry_run: bool
+) -> None:
+    edges.store.graph.add_index(PYPI, enabled=True, only_if_package_seen=True)
+    edges.store.graph.add_index(MIRROR, enabled=True, only_if_package_seen=True)
+    edges.indexes[PYPI] = FakeIndex({"click": ["8.0"]})
+    edges.indexes[MIRROR] = FakeIndex({"flask": ["3.0"]})
+    config = f"indexes:\n  - {{url: {PYPI}, only_if_package_seen: false}}\n  - {{url: {MIRROR}, enabled: false}}\n"
+
+    report = make_job(tmp_path, edges, config, dry_run=dry_run).run()
+
+    assert [change.describe() for change in report.index_changes] == [
+        f"{PYPI}: only_if_package_seen true -> false (from config)",
+        f"{MIRROR}: enabled true -> false (from config)",
+    ]
+    assert list(report.new_releases) == [Release("click", "8.0", PYPI)]  # every listed project; not the mirror
+    rows = [(row.url, row.enabled, row.only_if_package_seen) for row in edges.store.graph.rows]
+    if dry_run:
+        assert rows == [(PYPI, True, True), (MIRROR, True, True)]  # nothing changed
+    else:  # only the keys written were applied
+        assert rows == [(PYPI, True, False), (MIRROR, False, True)]
+    verb = "would change" if dry_run else "changed"
+    assert f"  {verb} index {MIRROR}: enabled true -> false (from config)" in report.render_text()
+    assert report.history_json().count("only_if_package_seen") == 1
+
+
 # -- a dry run -------------------------------------------------------------------------------------------------
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
 from thoth.package_releases import metrics, notifications
-from thoth.package_releases.config import Config, load_config
+from thoth.package_releases.config import INDEX_SETTINGS, Config, IndexConfig, load_config
 from thoth.package_releases.database import OpenDatabase, open_database
 from thoth.package_releases.embedded_db import EmbeddedDatabaseError
 from thoth.package_releases.phases.context import RunContext, StopFlag, handling_signals
 from thoth.package_releases.phases.delivery import deliver
 from thoth.package_releases.phases.feeds import read_feeds
-from thoth.package_releases.phases.migrate import Migration, migrate_only, register_indexes
+from thoth.package_releases.phases.migrate import Migration, migrate_only, register_indexes, update_indexes
 from thoth.package_releases.phases.ports import Adapters, DatabaseError, SchemaError, StorePort, default_adapters
 from thoth.package_releases.phases.scan import ScanPhase
 from thoth.package_releases.report import RunReport
@@ -90,8 +91,11 @@ class Job:
             self.report.skipped = f"another {scope} run holds the lock on {store.description} for this shard"
             _LOGGER.warning("Another run is in progress on %s; nothing to do", store.description)
             return
-        if not settings.dry_run and config.indexes:
-            register_indexes(store, config, sleep=self.stop.sleep)
+        if config.indexes:
+            if not settings.dry_run:
+                register_indexes(store, config, sleep=self.stop.sleep)
+            changes = update_indexes(store, config, dry_run=settings.dry_run, sleep=self.stop.sleep)
+            self.report.index_changes = changes
         self._context = context = RunContext(settings, store, self.report, self.stop, self.adapters.index_client)
         indexes = self._indexes(config, context)
         if not indexes:
@@ -109,15 +113,18 @@ class Job:
 
     def _indexes(self, config: Config, context: RunContext) -> list[IndexRow]:
         graph = context.store.graph
-        indexes = context.db(graph.indexes)
-        if self.settings.dry_run:
-            # A dry run registers nothing: show what configured, not yet registered indexes would yield.
-            registered = {row.url for row in context.db(lambda: graph.indexes(enabled_only=False))}
-            indexes += [
-                IndexRow(None, c.url, c.warehouse_api_url, c.verify_ssl, c.enabled, c.only_if_package_seen)
-                for c in config.indexes
-                if c.url not in registered and c.enabled
-            ]
+        if not self.settings.dry_run:
+            return context.db(graph.indexes)
+        # A dry run registers and changes nothing: show what the indexes as configured would yield.
+        configured = {c.url: c for c in config.indexes}
+        rows = context.db(lambda: graph.indexes(enabled_only=False))
+        indexes = [row for row in (_as_configured(row, configured.get(row.url)) for row in rows) if row.enabled]
+        registered = {row.url for row in rows}
+        indexes += [
+            IndexRow(None, c.url, c.warehouse_api_url, c.verify_ssl, c.enabled, c.only_if_package_seen)
+            for c in config.indexes
+            if c.url not in registered and c.enabled
+        ]
         return indexes
 
     def _remember_run(self) -> None:
@@ -162,3 +169,12 @@ class Job:
             self._context.close_clients()
         if self._database is not None:
             self._database.close()
+
+
+def _as_configured(row: IndexRow, config: IndexConfig | None) -> IndexRow:
+    """Return a registered index with the settings its configuration writes (what a real run would apply)."""
+    if config is None:
+        return row
+    return dataclasses.replace(
+        row, **{key: getattr(config, key) for key in INDEX_SETTINGS if key in config.written_keys}
+    )

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from thoth.package_releases.values import Release
+from thoth.package_releases.values import IndexChange, Release
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50
@@ -176,6 +176,7 @@ class RunReport:
     feeds: list[FeedReport] = field(default_factory=list)
     new_releases: ReleaseLog = field(default_factory=ReleaseLog)
     errors: list[ErrorEntry] = field(default_factory=list)
+    index_changes: list[IndexChange] = field(default_factory=list)  # settings the configuration (would) change
     notifications: NotificationCounts = field(default_factory=NotificationCounts)
     skipped: str | None = None
     interrupted: str | None = None
@@ -233,6 +234,7 @@ class RunReport:
                 else [asdict(r) for r in self.new_releases.first(release_limit)]
             ),
             "errors": [asdict(error) for error in self.errors],
+            "index_changes": [asdict(change) for change in self.index_changes],
             "notifications": asdict(self.notifications),
         }
 
@@ -279,6 +281,8 @@ class RunReport:
             lines.append(f"  FAILED: {self.failure}")
         if self.interrupted:
             lines.append(f"  Stopped early ({self.interrupted}); what was committed stays, the next run goes on.")
+        for change in self.index_changes:
+            lines.append(f"  {'would change' if self.dry_run else 'changed'} index {change.describe()}")
         for index in self.indexes:
             if index.error:
                 lines.append(f"  index {index.url}: FAILED: {index.error}")

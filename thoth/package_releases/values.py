@@ -60,6 +60,26 @@ class IndexRow:
 
 
 @dataclass(frozen=True)
+class IndexChange:
+    """A setting of a registered index that the configuration changes (or, in a dry run, would change)."""
+
+    url: str
+    key: str
+    old: str | bool | None
+    new: str | bool | None
+
+    def describe(self) -> str:
+        """Return the change in one line: ``URL: key old -> new (from config)``."""
+        return f"{self.url}: {self.key} {_shown(self.old)} -> {_shown(self.new)} (from config)"
+
+
+def _shown(value: str | bool | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else value
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     """A notification waiting in the outbox: trigger ``trigger_key`` for one release."""
 

@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from thoth.package_releases.config import FeedConfig, IndexConfig
-from thoth.package_releases.values import ChunkOutcome, IndexRow, ListingState, Notifier, OutboxEntry, PageValidators
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    IndexChange,
+    IndexRow,
+    ListingState,
+    Notifier,
+    OutboxEntry,
+    PageValidators,
+)
 
 # isort: split
 # -- the concrete modules: the only imports of them in the orchestration --------------------------------------
@@ -49,6 +57,9 @@ class GraphPort(Protocol):
 
     def register_indexes(self, configs: Iterable[IndexConfig]) -> list[str]:
         """Insert the configured indexes the graph lacks; return their URLs."""
+
+    def update_indexes(self, configs: Iterable[IndexConfig], *, dry_run: bool = False) -> list[IndexChange]:
+        """Apply the settings the configuration writes to the registered indexes; return the changes."""
 
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         """Return the registered (by default only the enabled) indexes."""

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 
 import psycopg2.extras
 
-from thoth.package_releases.config import IndexConfig
+from thoth.package_releases.config import INDEX_SETTINGS, IndexConfig
 from thoth.package_releases.releases import matching_rules
 from thoth.package_releases.store.connection import Connection, Cursor, to_sqlalchemy_url
 from thoth.package_releases.store.schema import SchemaError, head_revision, upgrade_knowledge_graph
-from thoth.package_releases.values import EntityRule, IndexRow, Release
+from thoth.package_releases.values import EntityRule, IndexChange, IndexRow, Release
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class KnowledgeGraph:
     # -- indexes and names ----------------------------------------------------------------------------------
 
     def register_indexes(self, configs: Iterable[IndexConfig]) -> list[str]:
-        """Insert configured indexes that the graph lacks; existing rows are left alone. Returns the new URLs."""
+        """Insert configured indexes that the graph lacks (see update_indexes for the others). Return the new URLs."""
         added: list[str] = []
         with self._conn.transaction() as cursor:
             for index in configs:
@@ -68,6 +68,38 @@ class KnowledgeGraph:
                 if cursor.fetchone() is not None:
                     added.append(index.url)
         return added
+
+    def update_indexes(self, configs: Iterable[IndexConfig], *, dry_run: bool = False) -> list[IndexChange]:
+        """Apply the settings the configuration writes to registered indexes where they differ; return the changes.
+
+        With ``dry_run`` the changes are only found. Settings the configuration does not write are left alone.
+        """
+        changes: list[IndexChange] = []
+        with self._conn.transaction() as cursor:
+            for index in configs:
+                keys = [key for key in INDEX_SETTINGS if key in index.written_keys]
+                if not keys:
+                    continue
+                cursor.execute(
+                    f"SELECT {', '.join(keys)} FROM python_package_index WHERE url = %s FOR UPDATE", (index.url,)
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    continue
+                differing = [
+                    IndexChange(index.url, key, old, getattr(index, key))
+                    for key, old in zip(keys, row, strict=True)
+                    if old != getattr(index, key)
+                ]
+                if differing and not dry_run:
+                    # Column names from INDEX_SETTINGS only; the values are parameters.
+                    assignments = ", ".join(f"{change.key} = %s" for change in differing)
+                    cursor.execute(
+                        f"UPDATE python_package_index SET {assignments} WHERE url = %s",
+                        (*(change.new for change in differing), index.url),
+                    )
+                changes += differing
+        return changes
 
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         """Return the registered indexes (only the enabled ones by default), ordered by id."""
