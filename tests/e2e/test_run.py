@@ -290,11 +290,17 @@ def test_entity_rules_are_attached_only_to_matching_new_rows(
     kg.add_rule("tensorflow", None, other_id)  # another index's rule
     kg.add_rule("tensorflow", ">=3")  # matches no version
     kg.add_rule("click", None)  # another package
+    invalid = kg.add_rule("tensorflow", "two or more")  # no specifier: attached to nothing, warned of once
     config = write_config(index_config(url, packages=["tensorflow"]))
 
     result = app("--config", config, database_url=kg.url)
 
     assert result.code == 0, result
+    assert result.report["invalid_rules"] == [
+        {"id": invalid, "package_name": "tensorflow", "version_range": "two or more", "index_id": None}
+    ]
+    assert len(result.lines_with(f"Entity rule {invalid} of tensorflow: version_range 'two or more'")) == 1
+    assert result.report["errors"] == []
     assert result.new_releases == [
         ("tensorflow", "1.15.0", url),
         ("tensorflow", "2.1.0", url),

@@ -25,6 +25,7 @@ from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
 from thoth.package_releases.values import (
     ChunkOutcome,
+    EntityRule,
     IndexChange,
     IndexRow,
     ListingState,
@@ -44,6 +45,7 @@ class FakeGraph:
     def __init__(self) -> None:
         self.rows: list[IndexRow] = []
         self.versions: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self.bad_rules: list[EntityRule] = []  # entity rules whose version range is no valid specifier
 
     def add_index(self, url: str, *, enabled: bool = True, only_if_package_seen: bool = False) -> IndexRow:
         """Register an index and return its row."""
@@ -77,6 +79,9 @@ class FakeGraph:
 
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         return [row for row in self.rows if row.enabled or not enabled_only]
+
+    def invalid_rules(self) -> list[EntityRule]:
+        return list(self.bad_rules)
 
     def known_names(self) -> set[str]:
         return {name for by_name in self.versions.values() for name, versions in by_name.items() if versions}

@@ -16,7 +16,7 @@ from thoth.package_releases.phases.feeds import read_feeds
 from thoth.package_releases.phases.migrate import Migration, migrate_only, register_indexes, update_indexes
 from thoth.package_releases.phases.ports import Adapters, DatabaseError, SchemaError, StorePort, default_adapters
 from thoth.package_releases.phases.scan import ScanPhase
-from thoth.package_releases.report import RunReport
+from thoth.package_releases.report import LISTED_NAMES, RunReport
 from thoth.package_releases.settings import Settings
 from thoth.package_releases.values import IndexRow
 
@@ -97,6 +97,7 @@ class Job:
             changes = update_indexes(store, config, dry_run=settings.dry_run, sleep=self.stop.sleep)
             self.report.index_changes = changes
         self._context = context = RunContext(settings, store, self.report, self.stop, self.adapters.index_client)
+        self._check_rules(context)
         indexes = self._indexes(config, context)
         if not indexes:
             _LOGGER.warning("No enabled Python package index is registered in the knowledge graph")
@@ -110,6 +111,20 @@ class Job:
         if self.report.every_index_failed and not self.stop.reason:
             failures = "; ".join(f"{i.url}: {i.error or 'every package failed'}" for i in self.report.indexes)
             raise RunFailed(f"every index failed: {failures}")
+
+    def _check_rules(self, context: RunContext) -> None:
+        """Warn, once per run, of each entity rule whose version range is no specifier: it is attached to nothing."""
+        rules = context.db(context.store.graph.invalid_rules)
+        self.report.invalid_rules = rules[:LISTED_NAMES]
+        for rule in rules[:LISTED_NAMES]:
+            _LOGGER.warning(
+                "Entity rule %d of %s: version_range %r is not a valid specifier; it applies to no release",
+                rule.id,
+                rule.package_name,
+                rule.version_range,
+            )
+        if len(rules) > LISTED_NAMES:
+            _LOGGER.warning("... and %d more entity rules with an invalid version_range", len(rules) - LISTED_NAMES)
 
     def _indexes(self, config: Config, context: RunContext) -> list[IndexRow]:
         graph = context.store.graph

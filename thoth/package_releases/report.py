@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from thoth.package_releases.values import IndexChange, Release
+from thoth.package_releases.values import EntityRule, IndexChange, Release
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50
@@ -177,6 +177,7 @@ class RunReport:
     new_releases: ReleaseLog = field(default_factory=ReleaseLog)
     errors: list[ErrorEntry] = field(default_factory=list)
     index_changes: list[IndexChange] = field(default_factory=list)  # settings the configuration (would) change
+    invalid_rules: list[EntityRule] = field(default_factory=list)  # version_range no specifier (first LISTED_NAMES)
     notifications: NotificationCounts = field(default_factory=NotificationCounts)
     skipped: str | None = None
     interrupted: str | None = None
@@ -235,6 +236,7 @@ class RunReport:
             ),
             "errors": [asdict(error) for error in self.errors],
             "index_changes": [asdict(change) for change in self.index_changes],
+            "invalid_rules": [asdict(rule) for rule in self.invalid_rules],
             "notifications": asdict(self.notifications),
         }
 
@@ -281,6 +283,8 @@ class RunReport:
             lines.append(f"  FAILED: {self.failure}")
         if self.interrupted:
             lines.append(f"  Stopped early ({self.interrupted}); what was committed stays, the next run goes on.")
+        for rule in self.invalid_rules:
+            lines.append(f"  entity rule {rule.id} ({rule.package_name}): invalid version_range {rule.version_range!r}")
         for change in self.index_changes:
             lines.append(f"  {'would change' if self.dry_run else 'changed'} index {change.describe()}")
         for index in self.indexes:

@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 from thoth.package_releases.config import FeedConfig, IndexConfig
 from thoth.package_releases.values import (
     ChunkOutcome,
+    EntityRule,
     IndexChange,
     IndexRow,
     ListingState,
@@ -66,6 +67,9 @@ class GraphPort(Protocol):
 
     def known_names(self) -> set[str]:
         """Return every package name the graph holds a version of."""
+
+    def invalid_rules(self) -> list[EntityRule]:
+        """Return the entity rules whose version range is no valid specifier."""
 
 
 class StatePort(Protocol):

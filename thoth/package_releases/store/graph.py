@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 import psycopg2.extras
 
 from thoth.package_releases.config import INDEX_SETTINGS, IndexConfig
-from thoth.package_releases.releases import matching_rules
+from thoth.package_releases.releases import matching_rules, range_is_valid
 from thoth.package_releases.store.connection import Connection, Cursor, to_sqlalchemy_url
 from thoth.package_releases.store.schema import SchemaError, head_revision, upgrade_knowledge_graph
 from thoth.package_releases.values import EntityRule, IndexChange, IndexRow, Release
@@ -109,6 +109,19 @@ class KnowledgeGraph:
                 " FROM python_package_index" + (" WHERE enabled" if enabled_only else "") + " ORDER BY id"
             )
             return [IndexRow(*row) for row in cursor.fetchall()]
+
+    def invalid_rules(self) -> list[EntityRule]:
+        """Return the entity rules whose version range is no valid specifier (they apply to nothing), by id."""
+        with self._conn.read_only() as cursor:
+            cursor.execute(
+                "SELECT id, package_name, version_range, python_package_index_id"
+                " FROM python_package_version_entity_rule WHERE coalesce(version_range, '') <> '' ORDER BY id"
+            )
+            return [
+                rule
+                for rule in (EntityRule(*row) for row in cursor.fetchall())
+                if not range_is_valid(rule.version_range)
+            ]
 
     def known_names(self) -> set[str]:
         """Return every package name the knowledge graph holds a version entity for."""
