@@ -80,9 +80,9 @@ class KnowledgeGraph:
                 keys = [key for key in INDEX_SETTINGS if key in index.written_keys]
                 if not keys:
                     continue
-                cursor.execute(
-                    f"SELECT {', '.join(keys)} FROM python_package_index WHERE url = %s FOR UPDATE", (index.url,)
-                )
+                # No row lock: the runs recording on this index hold KEY SHARE locks on its row, which FOR UPDATE
+                # would wait for; the UPDATE below (of no key column) does not, and is the same in every run.
+                cursor.execute(f"SELECT {', '.join(keys)} FROM python_package_index WHERE url = %s", (index.url,))
                 row = cursor.fetchone()
                 if row is None:
                     continue
