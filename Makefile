@@ -6,6 +6,10 @@ TOOLS := .tools
 PIPENV := $(TOOLS)/bin/pipenv
 PIPENV_VERSION := 2026.10.3
 VENV_STAMP := .venv/.synced
+# devpi (conformance tests) has a venv of its own: devpi-common 4 needs a newer packaging than Pipfile.lock pins.
+DEVPI := $(TOOLS)/devpi
+DEVPI_STAMP := $(DEVPI)/.installed
+export THOTH_TEST_DEVPI_BIN ?= $(CURDIR)/$(DEVPI)/bin
 
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_IGNORE_VIRTUALENVS := 1
@@ -17,13 +21,14 @@ RUN := $(PIPENV) run
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run psql promtool test test-unit test-integration test-e2e test-faults lint bench clean
+.PHONY: help bootstrap run psql promtool devpi test test-unit test-integration test-e2e test-faults test-conformance lint bench clean
 
 help:
 	@echo "make run        run the job on config/thoth.yaml (embedded database unless one is configured)"
 	@echo "make psql       psql on the embedded database that make run wrote (psql options in ARGS)"
 	@echo "make test       lint + the whole test suite (what CI runs)"
 	@echo "make test-faults  only the fault-matrix tests"
+	@echo "make test-conformance  only the tests against real index servers (pypiserver, dumb-pypi, devpi)"
 	@echo "make lint       ruff + mypy --strict (package, tests, bench)"
 	@echo "make bench      the benchmark (not part of make test)"
 	@echo "make bootstrap  install pipenv and the locked dependencies"
@@ -57,12 +62,22 @@ promtool:
 	  || { [ "$$CI" != true ] && echo "could not install promtool: the alert tests will be skipped"; }; \
 	fi
 
+# devpi-server and devpi-client for the conformance tests, pinned in tests/conformance/devpi-requirements.txt.
+# Under CI=true a failed install fails the target (and the devpi tests fail); elsewhere they are skipped.
+$(DEVPI_STAMP): tests/conformance/devpi-requirements.txt
+	@rm -rf $(DEVPI)
+	@{ $(PYTHON) -m venv $(DEVPI) \
+	  && $(DEVPI)/bin/pip install --quiet -r tests/conformance/devpi-requirements.txt && touch $@; } \
+	  || { [ "$$CI" != true ] && echo "could not install devpi: its conformance tests will be skipped"; }
+
+devpi: $(DEVPI_STAMP)
+
 lint: bootstrap
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy --strict thoth/package_releases tests bench app.py
 
-test: lint promtool
+test: lint promtool devpi
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap promtool
@@ -73,6 +88,9 @@ test-integration: bootstrap
 
 test-e2e: bootstrap
 	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
+
+test-conformance: bootstrap devpi
+	$(RUN) pytest -m conformance $(PYTEST_ARGS)
 
 test-faults: bootstrap
 	$(RUN) pytest -m faults $(PYTEST_ARGS)

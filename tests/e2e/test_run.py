@@ -129,7 +129,7 @@ def test_monitored_project_missing_from_the_index_is_not_found_not_an_error(
         pytest.param(("html",), "2004d", id="pep503-html-legacy"),
     ],
 )
-def test_unparsable_version_is_skipped_and_listed_in_errors(
+def test_unparsable_version_is_skipped_and_listed_not_an_error(
     app: App, kg: KnowledgeGraph, write_config: WriteConfig, formats: tuple[str, ...], invalid: str
 ) -> None:
     with IndexServer({"pytz": ["2023.3", invalid, "2024.1"], "click": ["8.0"]}, formats=formats) as index:
@@ -141,7 +141,8 @@ def test_unparsable_version_is_skipped_and_listed_in_errors(
         assert result.code == 0, result
         assert kg.entities() == [("click", "8.0", url), ("pytz", "2023.3", url), ("pytz", "2024.1", url)]
         assert result.new_releases == [("click", "8.0", url), ("pytz", "2023.3", url), ("pytz", "2024.1", url)]
-        assert result.errors == [("pytz", url, f"skipped invalid version {invalid!r} (not PEP 440)")]
+        assert result.errors == []  # an error on every run otherwise (issue 11 defect 5)
+        assert result.index(url)["invalid_versions_listed"] == [{"package_name": "pytz", "version": invalid}]
         assert counts(result.index(url), *INDEX_COUNTS) == {
             "packages_checked": 2,
             "not_modified": 0,
@@ -289,11 +290,17 @@ def test_entity_rules_are_attached_only_to_matching_new_rows(
     kg.add_rule("tensorflow", None, other_id)  # another index's rule
     kg.add_rule("tensorflow", ">=3")  # matches no version
     kg.add_rule("click", None)  # another package
+    invalid = kg.add_rule("tensorflow", "two or more")  # no specifier: attached to nothing, warned of once
     config = write_config(index_config(url, packages=["tensorflow"]))
 
     result = app("--config", config, database_url=kg.url)
 
     assert result.code == 0, result
+    assert result.report["invalid_rules"] == [
+        {"id": invalid, "package_name": "tensorflow", "version_range": "two or more", "index_id": None}
+    ]
+    assert len(result.lines_with(f"Entity rule {invalid} of tensorflow: version_range 'two or more'")) == 1
+    assert result.report["errors"] == []
     assert result.new_releases == [
         ("tensorflow", "1.15.0", url),
         ("tensorflow", "2.1.0", url),

@@ -9,7 +9,7 @@ from tests.support.store import INDEX, execute, query, registered_index
 from thoth.package_releases.config import IndexConfig
 from thoth.package_releases.store import DatabaseError, SchemaError, Store
 from thoth.package_releases.store.schema import head_revision
-from thoth.package_releases.values import IndexRow, PageValidators, Release
+from thoth.package_releases.values import IndexChange, IndexRow, PageValidators, Release
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +61,35 @@ def test_register_indexes_adds_missing_and_leaves_existing_rows_alone(store: Sto
     assert rows[INDEX].enabled is True
     assert rows[INDEX].warehouse_api_url == "https://pypi.org/pypi"
     assert [r.url for r in store.graph.indexes()] == [INDEX]
+
+
+def test_update_indexes_applies_only_the_written_settings_that_differ(store: Store, database_url: str) -> None:
+    existing = "https://existing.example/simple"
+    execute(
+        database_url,
+        "INSERT INTO python_package_index (url, verify_ssl, enabled, only_if_package_seen)"
+        " VALUES (%s, true, true, true)",
+        (existing,),
+    )
+    written = IndexConfig(
+        url=existing,
+        verify_ssl=True,
+        enabled=False,
+        only_if_package_seen=False,
+        written_keys=frozenset({"verify_ssl", "only_if_package_seen"}),  # enabled: false is a default here
+    )
+    unregistered = IndexConfig(url=INDEX, enabled=False, written_keys=frozenset({"enabled"}))
+
+    planned = store.graph.update_indexes([written, unregistered], dry_run=True)
+    row = {r.url: r for r in store.graph.indexes(enabled_only=False)}[existing]
+    assert (row.enabled, row.only_if_package_seen) == (True, True)  # a dry run changes nothing
+
+    changes = store.graph.update_indexes([written, unregistered])
+
+    assert changes == planned == [IndexChange(existing, "only_if_package_seen", True, False)]
+    row = {r.url: r for r in store.graph.indexes(enabled_only=False)}[existing]
+    assert (row.verify_ssl, row.enabled, row.only_if_package_seen) == (True, True, False)
+    assert store.graph.update_indexes([written]) == []  # applied: nothing differs any more
 
 
 def test_record_inserts_missing_releases_once(store: Store, database_url: str) -> None:

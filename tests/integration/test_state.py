@@ -16,7 +16,7 @@ from thoth.package_releases.releases import shard_of
 from thoth.package_releases.store import SchemaError, Store
 from thoth.package_releases.store.schema import head_revision
 from thoth.package_releases.store.state import STATE_MIGRATIONS
-from thoth.package_releases.values import PageValidators, Release
+from thoth.package_releases.values import ListingState, PageValidators, Release
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +29,24 @@ def test_page_validators_are_saved_with_the_chunk_and_replaced(store: Store) -> 
     }
     store.record(index, {}, {"click": PageValidators(etag='"b"', serial=6)})
     assert store.state.page_validators(INDEX, ["click"]) == {"click": PageValidators(etag='"b"', serial=6)}
+
+
+def test_listing_state_keeps_whether_the_listing_had_serials_per_project(store: Store) -> None:
+    assert store.state.listing_state(INDEX, "0/1") is None
+    remembered = ListingState(PageValidators(etag='"root"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT"), False)
+    store.state.save_listing_state(INDEX, "0/1", remembered)
+    assert store.state.listing_state(INDEX, "0/1") == remembered
+    serials = ListingState(PageValidators(etag='"root-2"', serial=42), project_serials=True)
+    store.state.save_listing_state(INDEX, "0/1", serials)
+    assert store.state.listing_state(INDEX, "0/1") == serials
+    assert store.state.listing_state(INDEX, "1/2") is None  # per shard
+
+
+def test_page_names_are_the_projects_of_an_index_with_validators(store: Store) -> None:
+    index = registered_index(store)
+    store.record(index, {"click": ("8.0",)}, {"click": PageValidators(etag="a"), "gone": PageValidators(etag="b")})
+    assert store.state.page_names(INDEX) == {"click", "gone"}
+    assert store.state.page_names("https://other.example/simple") == set()
 
 
 def test_notifications_are_queued_with_the_release_and_only_once(store: Store) -> None:

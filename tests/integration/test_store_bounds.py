@@ -13,7 +13,7 @@ from tests.support.graph import STATE
 from tests.support.store import INDEX, query, registered_index
 from thoth.package_releases.clean import MAX_TEXT
 from thoth.package_releases.store import DatabaseError, Store
-from thoth.package_releases.values import PageValidators, Release
+from thoth.package_releases.values import ListingState, PageValidators, Release
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,12 @@ def test_a_query_the_server_refuses_is_a_database_error_at_once_never_retried(st
 
     def action() -> None:
         attempts.append(1)
-        store.state.save_listing_validators(f"https://{LONG}.example/simple", "0/1", PageValidators())
+        store.state.save_listing_state(f"https://{LONG}.example/simple", "0/1", ListingState(PageValidators()))
 
     with pytest.raises(DatabaseError, match="refused a query: index row size"):
         store.with_reconnect(action, sleep=waits.append)
     assert (len(attempts), waits) == (1, [])
-    assert store.state.listing_validators(INDEX, "0/1") is None  # the connection is still good
+    assert store.state.listing_state(INDEX, "0/1") is None  # the connection is still good
 
 
 def test_unsafe_validators_and_serials_are_stored_as_absent(store: Store) -> None:

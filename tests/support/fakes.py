@@ -6,12 +6,13 @@ by the integration, e2e and fault tests.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from thoth.package_releases.config import FeedConfig, IndexConfig
+from thoth.package_releases.config import INDEX_SETTINGS, FeedConfig, IndexConfig
 from thoth.package_releases.phases.ports import (
     Adapters,
     FeedResult,
@@ -22,7 +23,16 @@ from thoth.package_releases.phases.ports import (
 )
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, OutboxEntry, PageValidators
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    EntityRule,
+    IndexChange,
+    IndexRow,
+    ListingState,
+    Notifier,
+    OutboxEntry,
+    PageValidators,
+)
 
 T = TypeVar("T")
 
@@ -35,6 +45,7 @@ class FakeGraph:
     def __init__(self) -> None:
         self.rows: list[IndexRow] = []
         self.versions: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self.bad_rules: list[EntityRule] = []  # entity rules whose version range is no valid specifier
 
     def add_index(
         self, url: str, *, enabled: bool = True, only_if_package_seen: bool = False, verify_ssl: bool = True
@@ -60,8 +71,24 @@ class FakeGraph:
                 added.append(config.url)
         return added
 
+    def update_indexes(self, configs: Iterable[IndexConfig], *, dry_run: bool = False) -> list[IndexChange]:
+        changes = []
+        for config in configs:
+            for position, row in enumerate(self.rows):
+                if row.url != config.url:
+                    continue
+                keys = sorted(config.written_keys & set(INDEX_SETTINGS))
+                differing = [key for key in keys if getattr(row, key) != getattr(config, key)]
+                changes += [IndexChange(row.url, key, getattr(row, key), getattr(config, key)) for key in differing]
+                if differing and not dry_run:
+                    self.rows[position] = dataclasses.replace(row, **{key: getattr(config, key) for key in differing})
+        return changes
+
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         return [row for row in self.rows if row.enabled or not enabled_only]
+
+    def invalid_rules(self) -> list[EntityRule]:
+        return list(self.bad_rules)
 
     def known_names(self) -> set[str]:
         return {name for by_name in self.versions.values() for name, versions in by_name.items() if versions}
@@ -73,7 +100,7 @@ class FakeState:
     def __init__(self) -> None:
         self.locked = False
         self.pages: dict[tuple[str, str], PageValidators] = {}
-        self.listings: dict[tuple[str, str], PageValidators] = {}
+        self.listings: dict[tuple[str, str], ListingState] = {}
         self.runs: list[tuple[str, bool]] = []
 
     def try_lock(self, shard_index: int = 0, shard_count: int = 1, *, scope: str = "scan") -> bool:
@@ -85,11 +112,14 @@ class FakeState:
     def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
         return {name: self.pages[index_url, name] for name in names if (index_url, name) in self.pages}
 
-    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
+    def page_names(self, index_url: str) -> set[str]:
+        return {name for url, name in self.pages if url == index_url}
+
+    def listing_state(self, index_url: str, shard: str) -> ListingState | None:
         return self.listings.get((index_url, shard))
 
-    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
-        self.listings[index_url, shard] = validators
+    def save_listing_state(self, index_url: str, shard: str, listing: ListingState) -> None:
+        self.listings[index_url, shard] = listing
 
     def pending_notifications(self) -> Sequence[OutboxEntry]:
         return []
@@ -157,6 +187,8 @@ class FakeIndex:
         self.cancelled = False
         self.closed = False
         self.on_result: Callable[[int], None] = lambda _count: None  # called after each result is taken
+        self.listing_serials: Mapping[str, int] | None = None  # a serial per project in the listing (PEP 691)
+        self.listing_answers_304 = False  # the listing answers 304 to the validators it gave
 
     def fetch_many(
         self,
@@ -178,7 +210,11 @@ class FakeIndex:
             self.on_result(len(self.requested))
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
-        return ListingResult(status=FetchStatus.OK, projects=tuple(self.projects), validators=PageValidators(etag="L"))
+        given = PageValidators(etag="L")
+        if self.listing_answers_304 and validators == given:
+            return ListingResult(status=FetchStatus.NOT_MODIFIED, validators=given)
+        serials = self.listing_serials
+        return ListingResult(status=FetchStatus.OK, projects=tuple(self.projects), serials=serials, validators=given)
 
     def cancel(self) -> None:
         self.cancelled = True

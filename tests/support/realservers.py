@@ -28,11 +28,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from tests.support.app import job_environment
+from tests.support.app import REPO_ROOT, job_environment
 from tests.support.distributions import Distribution, sha256_of
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
+# devpi's own venv (`make devpi`): devpi-common 4 needs a newer packaging than the job's venv pins.
+DEVPI_TOOL_BIN = REPO_ROOT / ".tools" / "devpi" / "bin"
 START_TIMEOUT = 60.0
 JOB_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
@@ -279,7 +281,8 @@ class StaticIndex(RealServer):
 class DevpiServer(RealServer):
     """``devpi-server --offline-mode`` with the user ``test``; :meth:`new_index` creates an empty index of it.
 
-    The devpi programs are taken from ``THOTH_TEST_DEVPI_BIN`` when set (a folder), else from this venv.
+    The devpi programs are taken from ``THOTH_TEST_DEVPI_BIN`` when set (a folder), else from the tool venv
+    ``make devpi`` builds (``.tools/devpi``) when there is one, else from this venv.
     Starting devpi takes seconds, so one server is shared and each test gets an index of its own.
     """
 
@@ -288,7 +291,7 @@ class DevpiServer(RealServer):
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder)
-        self.bin = Path(os.environ.get("THOTH_TEST_DEVPI_BIN") or BIN)
+        self.bin = Path(os.environ.get("THOTH_TEST_DEVPI_BIN") or (DEVPI_TOOL_BIN if DEVPI_TOOL_BIN.is_dir() else BIN))
         self.serverdir = folder / "serverdir"
         self.clientdir = folder / "clientdir"
         self.init_seconds: float | None = None

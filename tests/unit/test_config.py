@@ -67,10 +67,16 @@ def test_full_example() -> None:
     config = load_config(str(FIXTURES / "full.yaml"), environ=ENVIRON)
     assert config.source == str(FIXTURES / "full.yaml")
     assert config.indexes, "read as the current format (the legacy one has no indexes)"
+    every = frozenset({"warehouse_api_url", "verify_ssl", "enabled", "only_if_package_seen"})
     assert config.indexes == (
-        IndexConfig(url="https://pypi.org/simple", warehouse_api_url="https://pypi.org/pypi"),
-        IndexConfig(url="https://test.pypi.org/simple", enabled=False),
-        IndexConfig(url="http://mirror.example.com:8080/simple", verify_ssl=False, only_if_package_seen=False),
+        IndexConfig(url="https://pypi.org/simple", warehouse_api_url="https://pypi.org/pypi", written_keys=every),
+        IndexConfig(url="https://test.pypi.org/simple", enabled=False, written_keys=frozenset({"enabled"})),
+        IndexConfig(
+            url="http://mirror.example.com:8080/simple",
+            verify_ssl=False,
+            only_if_package_seen=False,
+            written_keys=frozenset({"verify_ssl", "only_if_package_seen"}),  # the keys written: applied to the row
+        ),
     )
     assert config.feeds == (
         FeedConfig(url="https://pypi.org/rss/updates.xml", index_url=PYPI_SIMPLE_URL),
@@ -113,7 +119,13 @@ def test_legacy_pypi_url_is_normalized_and_duplicates_pypi_org() -> None:
 
 def test_shipped_example_loads_without_environment() -> None:
     config = load_config(str(REPOSITORY / DEFAULT_CONFIG), environ={})
-    assert config.indexes == (IndexConfig(url="https://pypi.org/simple", warehouse_api_url="https://pypi.org/pypi"),)
+    assert config.indexes == (
+        IndexConfig(
+            url="https://pypi.org/simple",
+            warehouse_api_url="https://pypi.org/pypi",
+            written_keys=frozenset({"warehouse_api_url", "verify_ssl", "enabled", "only_if_package_seen"}),
+        ),
+    )
     assert config.feeds == (
         FeedConfig(url="https://pypi.org/rss/updates.xml"),
         FeedConfig(url="https://pypi.org/rss/packages.xml"),

@@ -150,6 +150,85 @@ def test_the_deadline_lets_the_chunk_in_flight_finish(tmp_path: Path, edges: Fak
     assert job.stop.signal is None
 
 
+# -- the project listing and projects not on the index ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_serials", [False, True], ids=["html-listing", "pep691-serials"])
+def test_a_304_of_the_listing_skips_projects_only_with_serials_per_project(
+    tmp_path: Path, edges: FakeEdges, with_serials: bool
+) -> None:
+    index = FakeIndex({"click": ["8.0"], "flask": ["3.0"]})
+    index.listing_answers_304 = True
+    if with_serials:
+        index.listing_serials = {"click": 1, "flask": 2}
+    edges.indexes[PYPI] = index
+    make_job(tmp_path, edges, indexes_config(PYPI)).run()
+    index.requested.clear()
+    edges.store.state.locked = False  # the first run is over
+    index.projects["click"] = ["8.0", "8.1"]  # a static index rewrites click's page, not the root
+
+    report = make_job(tmp_path, edges, indexes_config(PYPI)).run()
+
+    assert report.indexes[0].listing == "not_modified"
+    if with_serials:  # the serials proved every project unchanged (they would have grown for click)
+        assert index.requested == []
+    else:
+        assert sorted(index.requested) == ["click", "flask"]
+        assert list(report.new_releases) == [Release("click", "8.1", PYPI)]
+
+
+def test_an_index_without_any_project_checked_is_an_index_error(tmp_path: Path, edges: FakeEdges) -> None:
+    edges.indexes[PYPI] = FakeIndex({"click": ["8.0"]})
+    edges.indexes[MIRROR] = FakeIndex({})  # e.g. devpi's URL without +simple: every page 404s
+    config = indexes_config(PYPI) + f"  - {{url: {MIRROR}}}\npackages:\n  Click: {{}}\n  Flask: {{}}\n"
+    job = make_job(tmp_path, edges, config)
+
+    report = job.run()
+
+    good, wrong = report.indexes
+    assert (good.error, good.not_found, good.not_found_names) == (None, 1, ["flask"])
+    assert wrong.not_found_names == ["click", "flask"]
+    assert wrong.error is not None
+    assert "none of the 2 projects checked is on the index" in wrong.error
+    assert report.succeeded  # the other index answered
+
+    fresh = FakeEdges()
+    fresh.indexes[MIRROR] = FakeIndex({})
+    alone = make_job(tmp_path, fresh, f"indexes:\n  - {{url: {MIRROR}}}\npackages:\n  Click: {{}}\n")
+    with pytest.raises(RunFailed, match=r"^every index failed: https://mirror\.test/simple: none of the 1 projects"):
+        alone.run()
+
+
+# -- index settings written in the configuration -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_settings_written_in_the_config_change_a_registered_index(
+    tmp_path: Path, edges: FakeEdges, dry_run: bool
+) -> None:
+    edges.store.graph.add_index(PYPI, enabled=True, only_if_package_seen=True)
+    edges.store.graph.add_index(MIRROR, enabled=True, only_if_package_seen=True)
+    edges.indexes[PYPI] = FakeIndex({"click": ["8.0"]})
+    edges.indexes[MIRROR] = FakeIndex({"flask": ["3.0"]})
+    config = f"indexes:\n  - {{url: {PYPI}, only_if_package_seen: false}}\n  - {{url: {MIRROR}, enabled: false}}\n"
+
+    report = make_job(tmp_path, edges, config, dry_run=dry_run).run()
+
+    assert [change.describe() for change in report.index_changes] == [
+        f"{PYPI}: only_if_package_seen true -> false (from config)",
+        f"{MIRROR}: enabled true -> false (from config)",
+    ]
+    assert list(report.new_releases) == [Release("click", "8.0", PYPI)]  # every listed project; not the mirror
+    rows = [(row.url, row.enabled, row.only_if_package_seen) for row in edges.store.graph.rows]
+    if dry_run:
+        assert rows == [(PYPI, True, True), (MIRROR, True, True)]  # nothing changed
+    else:  # only the keys written were applied
+        assert rows == [(PYPI, True, False), (MIRROR, False, True)]
+    verb = "would change" if dry_run else "changed"
+    assert f"  {verb} index {MIRROR}: enabled true -> false (from config)" in report.render_text()
+    assert report.history_json().count("only_if_package_seen") == 1
+
+
 # -- a dry run -------------------------------------------------------------------------------------------------
 
 

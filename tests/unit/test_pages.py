@@ -164,6 +164,47 @@ def test_html_listing() -> None:
     assert listing.serials is None
 
 
+def test_html_listing_checked_against_its_url() -> None:
+    listing = parse_listing(fixture("index.html"), HTML_TYPE, "https://pypi.example/simple")
+
+    assert listing.names == ("0", "foo-bar", "requests", "zope-interface", "django")
+
+
+PYPISERVER_WELCOME = b"""<!DOCTYPE html><html><head><title>Welcome to pypiserver!</title></head><body>
+<p>The complete list of all packages can be found <a href="/packages/">here</a>
+or via the <a href="/simple/">simple</a> index.</p>
+<p>This instance is running version 2.0.1 of the <a href="https://pypi.org/project/pypiserver/">pypiserver</a>
+software.</p></body></html>"""
+
+
+def test_a_welcome_page_is_no_listing() -> None:
+    with pytest.raises(PageError, match="not a simple-API project listing: 1 of 3 links lead to project pages"):
+        parse_listing(PYPISERVER_WELCOME, HTML_TYPE, "http://127.0.0.1:8080")
+
+
+@pytest.mark.parametrize(
+    ("body", "url"),
+    [
+        # dumb-pypi: relative links to each project's index.html
+        (
+            b'<ul><li><a href="foo-bar/index.html">foo-bar</a></li><li><a href="b/index.html">b</a></li></ul>',
+            "/simple/",
+        ),
+        # an Apache folder listing: sort orders and the parent folder are navigation
+        (
+            b'<html><a href="?C=N;O=D">Name</a><a href="?C=M;O=A">Last modified</a><a href="/">Parent Directory</a>'
+            b'<a href="foo-bar/">foo-bar/</a><a href="b/">b/</a></html>',
+            "/repo/simple",
+        ),
+        (b"<!DOCTYPE html><html><body><h1>Simple Index</h1></body></html>", "/simple/"),  # an empty index
+    ],
+)
+def test_listings_of_static_servers_are_accepted(body: bytes, url: str) -> None:
+    listing = parse_listing(body, HTML_TYPE, "http://127.0.0.1:8080" + url)
+
+    assert listing.names in (("foo-bar", "b"), ())
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

@@ -53,6 +53,17 @@ def rule_matches(rule: EntityRule, package_name: str, package_version: str, inde
         return False
 
 
+def range_is_valid(version_range: str | None) -> bool:
+    """Tell whether an entity rule's version range is empty or a valid PEP 440 specifier (else it matches nothing)."""
+    if not version_range:
+        return True
+    try:
+        SpecifierSet(version_range)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
 def matching_rules(
     rules: Sequence[EntityRule], package_name: str, package_version: str, index_id: int | None
 ) -> list[int]:

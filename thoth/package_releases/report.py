@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from thoth.package_releases.clean import clean_text
-from thoth.package_releases.values import Release
+from thoth.package_releases.clean import MAX_SHOWN, clean_text
+from thoth.package_releases.values import EntityRule, IndexChange, Release
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50
@@ -20,6 +20,8 @@ _SUMMARY_ERRORS = 20
 # How many new releases the run history keeps (it has the counts of all).
 HISTORY_RELEASES = 100
 _RELEASES_MARKER = "@@new-releases@@"
+# How many names (projects not on an index, invalid versions, ...) a report lists before it only counts.
+LISTED_NAMES = 100
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
@@ -84,6 +86,14 @@ class ReleaseLog:
             self._spool = None
 
 
+@dataclass(frozen=True)
+class InvalidVersion:
+    """A version an index lists for a project that is not valid PEP 440 (skipped, not an error)."""
+
+    package_name: str
+    version: str
+
+
 @dataclass
 class IndexReport:
     """Counts for one index."""
@@ -101,6 +111,20 @@ class IndexReport:
     invalid_names: int = 0  # listed names that are no valid project names (skipped)
     invalid_name_examples: list[str] = field(default_factory=list)  # the first few, quoted and escaped
     error: str | None = None
+    not_found_names: list[str] = field(default_factory=list)  # the first LISTED_NAMES of them
+    invalid_versions_listed: list[InvalidVersion] = field(default_factory=list)  # the first LISTED_NAMES of them
+
+    def add_not_found(self, name: str) -> None:
+        """Count a project the index does not have (the first few are named)."""
+        self.not_found += 1
+        if len(self.not_found_names) < LISTED_NAMES:
+            self.not_found_names.append(name)
+
+    def add_invalid_version(self, name: str, version: str) -> None:
+        """Count a version that is not valid PEP 440 (the first few are listed); it is skipped, not an error."""
+        self.invalid_versions += 1
+        if len(self.invalid_versions_listed) < LISTED_NAMES:
+            self.invalid_versions_listed.append(InvalidVersion(name, clean_text(version, limit=MAX_SHOWN)))
 
     @property
     def usable(self) -> bool:
@@ -155,6 +179,8 @@ class RunReport:
     feeds: list[FeedReport] = field(default_factory=list)
     new_releases: ReleaseLog = field(default_factory=ReleaseLog)
     errors: list[ErrorEntry] = field(default_factory=list)
+    index_changes: list[IndexChange] = field(default_factory=list)  # settings the configuration (would) change
+    invalid_rules: list[EntityRule] = field(default_factory=list)  # version_range no specifier (first LISTED_NAMES)
     notifications: NotificationCounts = field(default_factory=NotificationCounts)
     skipped: str | None = None
     interrupted: str | None = None
@@ -212,6 +238,8 @@ class RunReport:
                 else [asdict(r) for r in self.new_releases.first(release_limit)]
             ),
             "errors": [asdict(error) for error in self.errors],
+            "index_changes": [asdict(change) for change in self.index_changes],
+            "invalid_rules": [asdict(rule) for rule in self.invalid_rules],
             "notifications": asdict(self.notifications),
         }
 
@@ -258,6 +286,10 @@ class RunReport:
             lines.append(f"  FAILED: {self.failure}")
         if self.interrupted:
             lines.append(f"  Stopped early ({self.interrupted}); what was committed stays, the next run goes on.")
+        for rule in self.invalid_rules:
+            lines.append(f"  entity rule {rule.id} ({rule.package_name}): invalid version_range {rule.version_range!r}")
+        for change in self.index_changes:
+            lines.append(f"  {'would change' if self.dry_run else 'changed'} index {change.describe()}")
         for index in self.indexes:
             if index.error:
                 lines.append(f"  index {index.url}: FAILED: {index.error}")

@@ -35,6 +35,19 @@ class PageValidators:
 
 
 @dataclass(frozen=True)
+class ListingState:
+    """What the job remembers about an index's project listing between runs.
+
+    ``project_serials`` tells whether the listing carried a serial for every project (PEP 691 ``_last-serial``):
+    only then does a ``304`` of the listing prove every project unchanged. None: not known (recorded before
+    the job kept it), so the listing is asked for without validators.
+    """
+
+    validators: PageValidators
+    project_serials: bool | None = None
+
+
+@dataclass(frozen=True)
 class IndexRow:
     """A Python package index as registered in ``python_package_index`` (id is None when not registered yet)."""
 
@@ -44,6 +57,26 @@ class IndexRow:
     verify_ssl: bool
     enabled: bool
     only_if_package_seen: bool
+
+
+@dataclass(frozen=True)
+class IndexChange:
+    """A setting of a registered index that the configuration changes (or, in a dry run, would change)."""
+
+    url: str
+    key: str
+    old: str | bool | None
+    new: str | bool | None
+
+    def describe(self) -> str:
+        """Return the change in one line: ``URL: key old -> new (from config)``."""
+        return f"{self.url}: {self.key} {_shown(self.old)} -> {_shown(self.new)} (from config)"
+
+
+def _shown(value: str | bool | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else value
 
 
 @dataclass(frozen=True)

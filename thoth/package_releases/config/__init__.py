@@ -7,6 +7,7 @@ document into the model, ``checks`` validates single values; any problem is a :c
 from thoth.package_releases.config.load import load_config
 from thoth.package_releases.config.model import (
     DEFAULT_CONFIG,
+    INDEX_SETTINGS,
     TRIGGER_METHODS,
     Config,
     ConfigError,
@@ -19,6 +20,7 @@ from thoth.package_releases.config.parse import parse_config
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "INDEX_SETTINGS",
     "TRIGGER_METHODS",
     "Config",
     "ConfigError",

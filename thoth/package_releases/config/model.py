@@ -34,6 +34,10 @@ def template_readable(name: str, listed: Iterable[str]) -> bool:
     return not reserved_variable(name) and (name.startswith(TEMPLATE_PREFIX) or name in listed)
 
 
+# The settings of an index the configuration may write, and apply to a registered index (python_package_index).
+INDEX_SETTINGS = ("warehouse_api_url", "verify_ssl", "enabled", "only_if_package_seen")
+
+
 class ConfigError(Exception):
     """The configuration cannot be read or is invalid; ``str()`` is one line: source, key path, reason."""
 
@@ -46,13 +50,18 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """A Python package index to register in the graph (when absent) and to check for new releases."""
+    """A Python package index to register in the graph (when absent) and to check for new releases.
+
+    ``written_keys`` are the settings the configuration writes for it (``url`` aside): those, and only those,
+    are applied to an index already registered; the others keep the registered row's values.
+    """
 
     url: str
     warehouse_api_url: str | None = None
     verify_ssl: bool = True
     enabled: bool = True
     only_if_package_seen: bool = True
+    written_keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,7 @@ class _Parser:
                 verify_ssl=optional(data, "verify_ssl", here, as_bool, True),
                 enabled=optional(data, "enabled", here, as_bool, True),
                 only_if_package_seen=optional(data, "only_if_package_seen", here, as_bool, True),
+                written_keys=frozenset(data) - {"url"},
             )
         return tuple(indexes.values())
 

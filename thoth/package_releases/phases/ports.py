@@ -12,7 +12,16 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from thoth.package_releases.config import FeedConfig, IndexConfig
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, OutboxEntry, PageValidators
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    EntityRule,
+    IndexChange,
+    IndexRow,
+    ListingState,
+    Notifier,
+    OutboxEntry,
+    PageValidators,
+)
 
 # isort: split
 # -- the concrete modules: the only imports of them in the orchestration --------------------------------------
@@ -50,11 +59,17 @@ class GraphPort(Protocol):
     def register_indexes(self, configs: Iterable[IndexConfig]) -> list[str]:
         """Insert the configured indexes the graph lacks; return their URLs."""
 
+    def update_indexes(self, configs: Iterable[IndexConfig], *, dry_run: bool = False) -> list[IndexChange]:
+        """Apply the settings the configuration writes to the registered indexes; return the changes."""
+
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         """Return the registered (by default only the enabled) indexes."""
 
     def known_names(self) -> set[str]:
         """Return every package name the graph holds a version of."""
+
+    def invalid_rules(self) -> list[EntityRule]:
+        """Return the entity rules whose version range is no valid specifier."""
 
 
 class StatePort(Protocol):
@@ -66,11 +81,14 @@ class StatePort(Protocol):
     def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
         """Return the validators remembered for these projects of an index."""
 
-    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
-        """Return the validators a shard remembered for an index's project listing."""
+    def page_names(self, index_url: str) -> set[str]:
+        """Return every project of an index whose page validators are remembered."""
 
-    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
-        """Remember the validators of an index's project listing for a shard."""
+    def listing_state(self, index_url: str, shard: str) -> ListingState | None:
+        """Return what a shard remembered of an index's project listing."""
+
+    def save_listing_state(self, index_url: str, shard: str, listing: ListingState) -> None:
+        """Remember an index's project listing (validators, serials per project or not) for a shard."""
 
     def pending_notifications(self) -> Sequence[OutboxEntry]:
         """Return the queued notifications, oldest first."""

@@ -17,12 +17,10 @@ from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked
 from thoth.package_releases.report import IndexReport
-from thoth.package_releases.values import IndexRow, Notifier, PageValidators
+from thoth.package_releases.values import IndexRow, ListingState, Notifier, PageValidators
 
 _LOGGER = logging.getLogger("thoth.package_releases.job")
 
-# How many of a project's invalid versions the report names one by one (all are counted).
-INVALID_VERSIONS_LISTED = 10
 # An index whose requests failed this many times in a row (after their own retries) is taken as down: the
 # rest of it is not attempted, rather than spending every package's retries and backoff on a dead host.
 INDEX_DOWN_AFTER = 50
@@ -55,29 +53,15 @@ class ScanPhase:
         shown = mask_url(index.url)
         report = IndexReport(url=shown)
         context.report.indexes.append(report)
-        client = context.client(index)
         serials: Mapping[str, int] | None = None
-        listing_validators: PageValidators | None = None
+        remembered: ListingState | None = None
         if context.only_seen(index):
             names = context.known_names() | self._config.monitored_names
         else:
-            state = context.store.state
-            shard = settings.shard_label
-            cached = context.db(lambda: state.listing_validators(index.url, shard)) if index.id else None
-            listing = client.project_listing(cached)
-            report.listing = listing.status.value
-            if listing.status is FetchStatus.FAILED:
-                report.error = f"project listing: {listing.error or 'failed'}"
-                _LOGGER.error("Index %s failed: %s", shown, report.error)
+            listed = self._listed_names(index, report)
+            if listed is None:
                 return
-            if listing.status is FetchStatus.NOT_MODIFIED:
-                # Nothing changed on the index since the last complete scan: only monitored names are checked.
-                names = set(self._config.monitored_names)
-            else:
-                names = set(listing.projects) | self._config.monitored_names
-                serials = listing.serials
-                listing_validators = listing.validators
-                _note_invalid_names(report, listing.invalid_names, listing.invalid_examples)
+            names, serials, remembered = listed
         owned = sorted(name for name in names if context.owned(name))
         _LOGGER.info("Checking %d packages on %s", len(owned), shown)
         progress = Progress(shown, len(owned), quiet=settings.quiet)
@@ -93,10 +77,76 @@ class ScanPhase:
                     break
         finally:
             progress.close()
+        self._summarize(report)
         complete = not context.stop.reason and report.failed == 0 and report.stale == 0
-        if listing_validators is not None and complete and not settings.dry_run and index.id is not None:
-            saved, state = listing_validators, context.store.state
-            context.db(lambda: state.save_listing_validators(index.url, settings.shard_label, saved))
+        if remembered is not None and complete and not settings.dry_run and index.id is not None:
+            saved, state = remembered, context.store.state
+            context.db(lambda: state.save_listing_state(index.url, settings.shard_label, saved))
+
+    @staticmethod
+    def _summarize(report: IndexReport) -> None:
+        """Log the invalid versions and the projects not on the index; the URL is wrong when none checked is there."""
+        if report.invalid_versions:
+            listed = report.invalid_versions_listed
+            more = report.invalid_versions - len(listed)
+            _LOGGER.info(
+                "%d versions not valid PEP 440 skipped on %s: %s%s",
+                report.invalid_versions,
+                report.url,
+                ", ".join(f"{entry.package_name} {entry.version!r}" for entry in listed),
+                f" and {more} more" if more > 0 else "",
+            )
+        if not report.not_found:
+            return
+        more = report.not_found - len(report.not_found_names)
+        _LOGGER.info(
+            "%d not on the index %s: %s%s",
+            report.not_found,
+            report.url,
+            ", ".join(report.not_found_names),
+            f" and {more} more" if more > 0 else "",
+        )
+        if report.error is None and report.not_found == report.packages_checked:
+            report.error = (
+                f"none of the {report.packages_checked} projects checked is on the index:"
+                " is the URL the simple API's (e.g. devpi's ends in /+simple)?"
+            )
+            _LOGGER.warning("Index %s: %s", report.url, report.error)
+
+    def _listed_names(
+        self, index: IndexRow, report: IndexReport
+    ) -> tuple[set[str], Mapping[str, int] | None, ListingState | None] | None:
+        """Return the names to check on an index from its listing, their serials, and the listing to remember.
+
+        None when the listing failed (the report has the error). A ``304`` of a listing that carried a serial
+        per project proves every listed project unchanged: only monitored names are checked. Without such
+        serials (a static index rewrites its root only when a project is added) it proves nothing about the
+        project pages: every project read before gets its own conditional request.
+        """
+        context = self._context
+        state, shard = context.store.state, context.settings.shard_label
+        cached = context.db(lambda: state.listing_state(index.url, shard)) if index.id else None
+        # Not knowing whether the remembered listing had serials per project, ask for the whole listing again.
+        validators = cached.validators if cached is not None and cached.project_serials is not None else None
+        listing = context.client(index).project_listing(validators)
+        report.listing = listing.status.value
+        if listing.status is FetchStatus.FAILED:
+            report.error = f"project listing: {listing.error or 'failed'}"
+            _LOGGER.error("Index %s failed: %s", mask_url(index.url), report.error)
+            return None
+        monitored = self._config.monitored_names
+        if listing.status is FetchStatus.NOT_MODIFIED:
+            if cached is not None and cached.project_serials:
+                return set(monitored), None, None
+            pages = context.db(lambda: state.page_names(index.url))
+            _LOGGER.info(
+                "The listing of %s is unchanged but carries no serial per project: checking every project's page",
+                mask_url(index.url),
+            )
+            return pages | monitored, None, None
+        _note_invalid_names(report, listing.invalid_names, listing.invalid_examples)
+        remembered = ListingState(listing.validators, project_serials=listing.serials is not None)
+        return set(listing.projects) | monitored, listing.serials, remembered
 
     def _scan_chunk(
         self,
@@ -171,20 +221,21 @@ class ScanPhase:
         if status is FetchStatus.OK:
             found[result.project] = result.versions
             pages[result.project] = result.validators
-            report.invalid_versions += len(result.invalid_versions)
-            for raw in result.invalid_versions[:INVALID_VERSIONS_LISTED]:
-                why = f"longer than {MAX_VERSION_LENGTH} characters" if version_too_long(raw) else "not PEP 440"
-                message = f"skipped invalid version {shown(raw)} ({why})"
+            too_long = [raw for raw in result.invalid_versions if version_too_long(raw)]
+            for raw in result.invalid_versions:  # skipped and listed, not an error: it would be one on every run
+                if not version_too_long(raw):
+                    report.add_invalid_version(result.project, raw)
+            if too_long:  # a release the graph cannot hold is lost: an error, counted like an invalid version
+                report.invalid_versions += len(too_long)
+                message = f"skipped {len(too_long)} version(s) longer than {MAX_VERSION_LENGTH} characters"
+                message += f", e.g. {shown(too_long[0])}"
                 run_report.add_error(result.project, mask_url(index.url), message)
-            if len(result.invalid_versions) > INVALID_VERSIONS_LISTED:
-                more = len(result.invalid_versions) - INVALID_VERSIONS_LISTED
-                run_report.add_error(result.project, mask_url(index.url), f"skipped {more} more invalid versions")
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
             if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
                 pages[result.project] = result.validators
         elif status is FetchStatus.NOT_FOUND:
-            report.not_found += 1
+            report.add_not_found(result.project)
         elif status is FetchStatus.STALE:
             report.stale += 1
             stale = mask_text(clean_text(result.error or "stale page"))

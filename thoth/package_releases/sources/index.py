@@ -289,7 +289,7 @@ class SimpleIndexClient:
             if reply.status != 200:
                 raise _FetchFailedError(one_line(f"HTTP {reply.status} from {mask_url(url)}"))
             try:
-                listing = parse_listing(reply.body, reply.headers.get("Content-Type", ""))
+                listing = parse_listing(reply.body, reply.headers.get("Content-Type", ""), url)
             except PageError as exc:
                 raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
             return ListingResult(

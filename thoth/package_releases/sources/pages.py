@@ -6,10 +6,10 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, UnsupportedRepoVersionError, parse_filename, parse_links_stream
@@ -74,6 +74,10 @@ class ProjectListing:
     invalid_examples: tuple[str, ...] = ()  # the first few of them, as a report shows them
 
 
+# An anchor of an HTML page: its text, its href (not resolved), its attributes.
+_Link = tuple[str, str, Mapping[str, object]]
+
+
 class PageError(ValueError):
     """A simple-API page whose content cannot be understood (or is beyond a bound); the message is one line."""
 
@@ -136,15 +140,19 @@ def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectP
     return ProjectPage(project, files, valid, invalid, as_serial(data["meta"].get("_last-serial")))
 
 
-def parse_listing(body: bytes, content_type: str) -> ProjectListing:
+def parse_listing(body: bytes, content_type: str, url: str | None = None) -> ProjectListing:
     """Return what an index's root page lists, from its body and the response's Content-Type; raise PageError.
 
-    Serials are given only when every JSON project entry carries a ``_last-serial``.
+    Serials are given only when every JSON project entry carries a ``_last-serial``. With the page's ``url``,
+    an HTML page whose links are mostly not to project pages below it (a welcome page, say) is refused.
     """
     media_type, charset = _check_content_type(content_type)
     listed = _ListedNames()
     if media_type != JSON_TYPE:
-        for text, _, _ in _html_links(body, charset, MAX_LISTED_NAMES, "projects"):
+        links: list[_Link] = list(_html_links(body, charset, MAX_LISTED_NAMES, "projects"))
+        if url is not None:
+            links = _project_links(links, url)
+        for text, _, _ in links:
             if text.strip("/ "):
                 listed.add(text.strip().rstrip("/"))  # a directory listing's "name/" names a project too
         return listed.listing(None, _html_serial(body))
@@ -275,9 +283,7 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
     return tuple(files)
 
 
-def _html_links(
-    body: bytes, charset: str | None, limit: int, what: str
-) -> Iterator[tuple[str, str, Mapping[str, object]]]:
+def _html_links(body: bytes, charset: str | None, limit: int, what: str) -> Iterator[_Link]:
     """Yield (text, href, attributes) of each anchor of a PEP 503 page; raise PageError for what is no HTML page.
 
     An HTML parser accepts nearly anything, so a garbled body would pass for a project with no files and
@@ -304,6 +310,40 @@ def _html_links(
         if isinstance(exc, PageError):
             raise
         raise PageError(one_line(f"malformed HTML: {exc}")) from None
+
+
+def _project_links(links: Sequence[_Link], url: str) -> list[_Link]:
+    """Return a listing's links but navigation; raise PageError unless at least half of them lead to project pages.
+
+    A PEP 503 listing has one anchor per project, whose text is the name and whose target is the project's
+    page below the listing (``name/``, ``/simple/name/``, ``name/index.html``). Links to the listing itself or
+    above it (parent folder, sort orders) are navigation.
+    """
+    base = url if url.endswith("/") else url + "/"
+    listing = urlsplit(base)
+    kept: list[_Link] = []
+    projects = 0
+    for link in links:
+        text, href, _ = link
+        try:
+            target = urlsplit(urljoin(base, href))
+        except ValueError:
+            kept.append(link)
+            continue
+        same_origin = (target.scheme, target.netloc) == (listing.scheme, listing.netloc)
+        if same_origin and listing.path.startswith(target.path):
+            continue  # the listing itself, a parent folder, or a query of the listing
+        kept.append(link)
+        segments = [segment for segment in target.path.split("/") if segment]
+        if segments and segments[-1].lower() in ("index.html", "index.htm"):
+            segments.pop()
+        below = same_origin and target.path.startswith(listing.path)
+        name = text.strip().rstrip("/")
+        if below and segments and name and normalize_name(unquote(segments[-1])) == normalize_name(name):
+            projects += 1
+    if projects * 2 < len(kept):
+        raise PageError(f"not a simple-API project listing: {projects} of {len(kept)} links lead to project pages")
+    return kept
 
 
 def _sha256_of(url: str) -> str | None:

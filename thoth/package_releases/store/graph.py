@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 
 import psycopg2.extras
 
-from thoth.package_releases.config import IndexConfig
-from thoth.package_releases.releases import matching_rules
+from thoth.package_releases.config import INDEX_SETTINGS, IndexConfig
+from thoth.package_releases.releases import matching_rules, range_is_valid
 from thoth.package_releases.store.connection import Connection, Cursor, to_sqlalchemy_url
 from thoth.package_releases.store.schema import SchemaError, head_revision, upgrade_knowledge_graph
-from thoth.package_releases.values import EntityRule, IndexRow, Release
+from thoth.package_releases.values import EntityRule, IndexChange, IndexRow, Release
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class KnowledgeGraph:
     # -- indexes and names ----------------------------------------------------------------------------------
 
     def register_indexes(self, configs: Iterable[IndexConfig]) -> list[str]:
-        """Insert configured indexes that the graph lacks; existing rows are left alone. Returns the new URLs."""
+        """Insert configured indexes that the graph lacks (see update_indexes for the others). Return the new URLs."""
         added: list[str] = []
         with self._conn.transaction() as cursor:
             for index in configs:
@@ -69,6 +69,38 @@ class KnowledgeGraph:
                     added.append(index.url)
         return added
 
+    def update_indexes(self, configs: Iterable[IndexConfig], *, dry_run: bool = False) -> list[IndexChange]:
+        """Apply the settings the configuration writes to registered indexes where they differ; return the changes.
+
+        With ``dry_run`` the changes are only found. Settings the configuration does not write are left alone.
+        """
+        changes: list[IndexChange] = []
+        with self._conn.transaction() as cursor:
+            for index in configs:
+                keys = [key for key in INDEX_SETTINGS if key in index.written_keys]
+                if not keys:
+                    continue
+                # No row lock: the runs recording on this index hold KEY SHARE locks on its row, which FOR UPDATE
+                # would wait for; the UPDATE below (of no key column) does not, and is the same in every run.
+                cursor.execute(f"SELECT {', '.join(keys)} FROM python_package_index WHERE url = %s", (index.url,))
+                row = cursor.fetchone()
+                if row is None:
+                    continue
+                differing = [
+                    IndexChange(index.url, key, old, getattr(index, key))
+                    for key, old in zip(keys, row, strict=True)
+                    if old != getattr(index, key)
+                ]
+                if differing and not dry_run:
+                    # Column names from INDEX_SETTINGS only; the values are parameters.
+                    assignments = ", ".join(f"{change.key} = %s" for change in differing)
+                    cursor.execute(
+                        f"UPDATE python_package_index SET {assignments} WHERE url = %s",
+                        (*(change.new for change in differing), index.url),
+                    )
+                changes += differing
+        return changes
+
     def indexes(self, *, enabled_only: bool = True) -> list[IndexRow]:
         """Return the registered indexes (only the enabled ones by default), ordered by id."""
         with self._conn.read_only() as cursor:
@@ -77,6 +109,19 @@ class KnowledgeGraph:
                 " FROM python_package_index" + (" WHERE enabled" if enabled_only else "") + " ORDER BY id"
             )
             return [IndexRow(*row) for row in cursor.fetchall()]
+
+    def invalid_rules(self) -> list[EntityRule]:
+        """Return the entity rules whose version range is no valid specifier (they apply to nothing), by id."""
+        with self._conn.read_only() as cursor:
+            cursor.execute(
+                "SELECT id, package_name, version_range, python_package_index_id"
+                " FROM python_package_version_entity_rule WHERE coalesce(version_range, '') <> '' ORDER BY id"
+            )
+            return [
+                rule
+                for rule in (EntityRule(*row) for row in cursor.fetchall())
+                if not range_is_valid(rule.version_range)
+            ]
 
     def known_names(self) -> set[str]:
         """Return every package name the knowledge graph holds a version entity for."""

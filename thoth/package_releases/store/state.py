@@ -18,7 +18,7 @@ from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_serial, clean_te
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.store.connection import Connection, Cursor, DatabaseError, first_line
 from thoth.package_releases.store.schema import SchemaError
-from thoth.package_releases.values import Notifier, OutboxEntry, PageValidators, Release
+from thoth.package_releases.values import ListingState, Notifier, OutboxEntry, PageValidators, Release
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,6 +73,11 @@ STATE_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN shard TEXT NOT NULL DEFAULT '0/1';
     ALTER TABLE {STATE_SCHEMA}.listing_state DROP CONSTRAINT listing_state_pkey;
     ALTER TABLE {STATE_SCHEMA}.listing_state ADD PRIMARY KEY (index_url, shard);
+    """,
+    # 3: whether the listing carried a serial per project: only then does its 304 prove the projects unchanged
+    # (NULL, for the rows written before: not known).
+    f"""
+    ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN project_serials BOOLEAN;
     """,
 )
 
@@ -185,24 +190,40 @@ class JobState:
                 for project, etag, modified, serial in cursor.fetchall()
             }
 
-    def listing_validators(self, index_url: str, shard: str) -> PageValidators | None:
-        """Return the validators a shard remembered for an index's project listing."""
+    def page_names(self, index_url: str) -> set[str]:
+        """Return every project of an index whose page validators are remembered."""
+        with self._conn.read_only() as cursor:
+            cursor.execute(f"SELECT project FROM {_STATE}.page_state WHERE index_url = %s", (index_url,))
+            return {project for (project,) in cursor.fetchall()}
+
+    def listing_state(self, index_url: str, shard: str) -> ListingState | None:
+        """Return what a shard remembered of an index's project listing."""
         with self._conn.read_only() as cursor:
             cursor.execute(
-                f"SELECT etag, last_modified, serial FROM {_STATE}.listing_state WHERE index_url = %s AND shard = %s",
+                f"SELECT etag, last_modified, serial, project_serials FROM {_STATE}.listing_state"
+                " WHERE index_url = %s AND shard = %s",
                 (index_url, shard),
             )
             row = cursor.fetchone()
-            return PageValidators(*row) if row else None
+            return ListingState(PageValidators(*row[:3]), row[3]) if row else None
 
-    def save_listing_validators(self, index_url: str, shard: str, validators: PageValidators) -> None:
-        """Remember the validators of an index's project listing for a shard (after it scanned all its part)."""
+    def save_listing_state(self, index_url: str, shard: str, listing: ListingState) -> None:
+        """Remember an index's project listing for a shard (after it scanned all its part)."""
+        validators = listing.validators
         with self._conn.transaction() as cursor:
             cursor.execute(
-                f"INSERT INTO {_STATE}.listing_state (index_url, shard, etag, last_modified, serial)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (index_url, shard) DO UPDATE SET etag = excluded.etag,"
-                " last_modified = excluded.last_modified, serial = excluded.serial, updated_at = now()",
-                (index_url, shard, validators.etag, validators.last_modified, validators.serial),
+                f"INSERT INTO {_STATE}.listing_state (index_url, shard, etag, last_modified, serial, project_serials)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (index_url, shard) DO UPDATE SET etag = excluded.etag,"
+                " last_modified = excluded.last_modified, serial = excluded.serial,"
+                " project_serials = excluded.project_serials, updated_at = now()",
+                (
+                    index_url,
+                    shard,
+                    validators.etag,
+                    validators.last_modified,
+                    validators.serial,
+                    listing.project_serials,
+                ),
             )
 
     # -- outbox -------------------------------------------------------------------------------------------
