@@ -170,19 +170,8 @@ class _WatchedHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
     """A TLS connection that puts itself under the watch of the request using it."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self._watched_raw_sock = sock
-        _enlist(self)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        """Send a request, under the watch of the calling thread's request."""
-        _enlist(self)
-        super().request(*args, **kwargs)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
