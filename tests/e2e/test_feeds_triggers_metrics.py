@@ -255,10 +255,10 @@ def trigger_config(index_url: str, *, feeds: Sequence[str] = ()) -> str:
         packages="""\
             Monitored_Pkg:
               triggers:
-                - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                - url: "{THOTH_TRIGGER_WEBHOOK}/release/{package_name}/{package_version}"
                   method: PUT
                   headers:
-                    Authorization: "Bearer {TOKEN}"
+                    Authorization: "Bearer {THOTH_TRIGGER_TOKEN}"
                     X-Release: "{package_name}=={package_version}"
                   payload:
                     name: "{package_name}"
@@ -267,13 +267,13 @@ def trigger_config(index_url: str, *, feeds: Sequence[str] = ()) -> str:
                     tags: ["e2e", "v{package_version}"]
                     stable: true
                     count: 3
-                - url: "{WEBHOOK}/specifier/{package_version}"
+                - url: "{THOTH_TRIGGER_WEBHOOK}/specifier/{package_version}"
                   version_specifier: ">=2.0,<3"
-                - url: "{WEBHOOK}/prerelease/{package_name}?version={package_version}"
+                - url: "{THOTH_TRIGGER_WEBHOOK}/prerelease/{package_name}?version={package_version}"
                   method: GET
                   version_specifier: ">=2.0"
                   prereleases: true
-                - url: "{WEBHOOK}/other-index/{package_version}"
+                - url: "{THOTH_TRIGGER_WEBHOOK}/other-index/{package_version}"
                   index_url: http://127.0.0.1:9/simple
             plain-pkg: {}
             """,
@@ -281,7 +281,7 @@ def trigger_config(index_url: str, *, feeds: Sequence[str] = ()) -> str:
 
 
 def trigger_env(receiver: WebhookReceiver) -> dict[str, str]:
-    return {"WEBHOOK": receiver.url, "TOKEN": TOKEN}
+    return {"THOTH_TRIGGER_WEBHOOK": receiver.url, "THOTH_TRIGGER_TOKEN": TOKEN}
 
 
 def expected_requests(versions: Sequence[str], url: str) -> dict[tuple[str, str], tuple[dict[str, str], Any]]:
@@ -415,9 +415,9 @@ def single_trigger_config(index_url: str) -> str:
         packages="""\
             monitored-pkg:
               triggers:
-                - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                - url: "{THOTH_TRIGGER_WEBHOOK}/release/{package_name}/{package_version}"
                   headers:
-                    Authorization: "Bearer {TOKEN}"
+                    Authorization: "Bearer {THOTH_TRIGGER_TOKEN}"
             """,
     )
 
@@ -536,7 +536,7 @@ def test_a_pending_notification_whose_trigger_was_removed_is_given_up(
         assert first.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
         assert kg.outbox_with_errors() == [("monitored-pkg", "1.0", "pending", 1, "HTTP 400 Bad Request")]
 
-        other = 'other-pkg:\n  triggers:\n    - url: "{WEBHOOK}/other"\n' if other_trigger_left else ""
+        other = 'other-pkg:\n  triggers:\n    - url: "{THOTH_TRIGGER_WEBHOOK}/other"\n' if other_trigger_left else ""
         config = write_config(index_config(url, packages="monitored-pkg: {}\n" + other), "removed.yaml")
         second = run_app("--config", config, env=env)
 
@@ -637,7 +637,7 @@ def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
                 packages="""\
                     monitored-pkg:
                       triggers:
-                        - url: "{WEBHOOK}/release/{package_name}/{package_version}"
+                        - url: "{THOTH_TRIGGER_WEBHOOK}/release/{package_name}/{package_version}"
                     plain-pkg:
                     ghost-pkg:
                     """,
@@ -645,7 +645,7 @@ def test_a_run_pushes_its_metrics_and_writes_the_metrics_file(
         )
         metrics_file = tmp_path / "metrics.prom"
         env = {
-            "WEBHOOK": receiver.url,
+            "THOTH_TRIGGER_WEBHOOK": receiver.url,
             "PROMETHEUS_PUSHGATEWAY_URL": gateway.url,
             "THOTH_DEPLOYMENT_NAME": "e2e-deployment",
         }
