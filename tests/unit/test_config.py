@@ -134,6 +134,7 @@ def test_shipped_example_loads_without_environment() -> None:
         PackageConfig(name="tensorflow"),
         PackageConfig(name="click"),
         PackageConfig(name="thoth-storages"),
+        PackageConfig(name="pytz"),
     )
     assert config.indexes, "read as the current format (the legacy one has no indexes)"
 
@@ -717,7 +718,7 @@ def test_url_source() -> None:
     responses.get(CONFIG_URL, body=(REPOSITORY / DEFAULT_CONFIG).read_bytes())
     config = load_config(CONFIG_URL, environ={}, timeout=3.0)
     assert config.source == CONFIG_URL
-    assert config.monitored_names == frozenset({"tensorflow", "click", "thoth-storages"})
+    assert config.monitored_names == frozenset({"tensorflow", "click", "thoth-storages", "pytz"})
     (call,) = responses.calls
     sent: dict[str, Any] = call.request.req_kwargs  # type: ignore[attr-defined]
     assert sent["timeout"] == 3.0
