@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import UTC, datetime
 
 from thoth.package_releases import metrics, notifications
-from thoth.package_releases.config import INDEX_SETTINGS, Config, ConfigError, IndexConfig, load_config
+from thoth.package_releases.config import Config, ConfigError, load_config
 from thoth.package_releases.database import OpenDatabase, open_database
 from thoth.package_releases.embedded_db import EmbeddedDatabaseError
 from thoth.package_releases.phases.context import RunContext, StopFlag, handling_signals
 from thoth.package_releases.phases.delivery import deliver
 from thoth.package_releases.phases.feeds import read_feeds
-from thoth.package_releases.phases.migrate import Migration, migrate_only, register_indexes, update_indexes
+from thoth.package_releases.phases.indexes import prepare_indexes
+from thoth.package_releases.phases.migrate import Migration, migrate_only
 from thoth.package_releases.phases.ports import Adapters, DatabaseError, SchemaError, StorePort, default_adapters
 from thoth.package_releases.phases.scan import ScanPhase
-from thoth.package_releases.report import LISTED_NAMES, RunReport
+from thoth.package_releases.report import RunReport
 from thoth.package_releases.settings import Settings
-from thoth.package_releases.values import IndexRow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -111,14 +110,8 @@ class Job:
             self.report.skipped = f"another {scope} run holds the lock on {store.description} for this shard"
             _LOGGER.warning("Another run is in progress on %s; nothing to do", store.description)
             return
-        if config.indexes:
-            if not settings.dry_run:
-                register_indexes(store, config, sleep=self.stop.sleep)
-            changes = update_indexes(store, config, dry_run=settings.dry_run, sleep=self.stop.sleep)
-            self.report.index_changes = changes
         self._context = context = RunContext(settings, store, self.report, self.stop, self.adapters.index_client)
-        self._check_rules(context)
-        indexes = self._indexes(config, context)
+        indexes = prepare_indexes(context, config)
         if not indexes:
             _LOGGER.warning("No enabled Python package index is registered in the knowledge graph")
         notifier = notifications.notifier(config) if any(p.triggers for p in config.packages) else None
@@ -131,36 +124,6 @@ class Job:
         if self.report.every_index_failed and not self.stop.reason:
             failures = "; ".join(f"{i.url}: {i.error or 'every package failed'}" for i in self.report.indexes)
             raise RunFailed(f"every index failed: {failures}")
-
-    def _check_rules(self, context: RunContext) -> None:
-        """Warn, once per run, of each entity rule whose version range is no specifier: it is attached to nothing."""
-        rules = context.db(context.store.graph.invalid_rules)
-        self.report.invalid_rules = rules[:LISTED_NAMES]
-        for rule in rules[:LISTED_NAMES]:
-            _LOGGER.warning(
-                "Entity rule %d of %s: version_range %r is not a valid specifier; it applies to no release",
-                rule.id,
-                rule.package_name,
-                rule.version_range,
-            )
-        if len(rules) > LISTED_NAMES:
-            _LOGGER.warning("... and %d more entity rules with an invalid version_range", len(rules) - LISTED_NAMES)
-
-    def _indexes(self, config: Config, context: RunContext) -> list[IndexRow]:
-        graph = context.store.graph
-        if not self.settings.dry_run:
-            return context.db(graph.indexes)
-        # A dry run registers and changes nothing: show what the indexes as configured would yield.
-        configured = {c.url: c for c in config.indexes}
-        rows = context.db(lambda: graph.indexes(enabled_only=False))
-        indexes = [row for row in (_as_configured(row, configured.get(row.url)) for row in rows) if row.enabled]
-        registered = {row.url for row in rows}
-        indexes += [
-            IndexRow(None, c.url, c.warehouse_api_url, c.verify_ssl, c.enabled, c.only_if_package_seen)
-            for c in config.indexes
-            if c.url not in registered and c.enabled
-        ]
-        return indexes
 
     def _remember_run(self) -> None:
         report, database = self.report, self._database
@@ -204,12 +167,3 @@ class Job:
             self._context.close_clients()
         if self._database is not None:
             self._database.close()
-
-
-def _as_configured(row: IndexRow, config: IndexConfig | None) -> IndexRow:
-    """Return a registered index with the settings its configuration writes (what a real run would apply)."""
-    if config is None:
-        return row
-    return dataclasses.replace(
-        row, **{key: getattr(config, key) for key in INDEX_SETTINGS if key in config.written_keys}
-    )
