@@ -22,6 +22,11 @@ _PLACEHOLDER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORMATTER = Formatter()
 
 
+def is_placeholder_name(name: str) -> bool:
+    """Tell whether a name can stand in a template's placeholder (a POSIX environment variable name)."""
+    return _PLACEHOLDER.fullmatch(name) is not None
+
+
 class TemplateError(ValueError):
     """A template uses forbidden syntax, or names a placeholder that has no value."""
 
@@ -41,7 +46,7 @@ def _parse(template: str) -> Iterator[tuple[str, str | None]]:
             raise TemplateError(
                 f"forbidden placeholder {{{field}{suffix}}} in {template!r}: no conversion or format spec allowed"
             )
-        if not _PLACEHOLDER.fullmatch(field):
+        if not is_placeholder_name(field):
             raise TemplateError(
                 f"forbidden placeholder {{{field}}} in {template!r}: only plain names like {{package_version}}"
             )

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 
+from thoth.package_releases.clean import MAX_NAME_LENGTH
 from thoth.package_releases.config.checks import (
     Invalid,
     as_bool,
@@ -52,7 +53,14 @@ from thoth.package_releases.config.model import (
 )
 from thoth.package_releases.normalize import PYPI_SIMPLE_URL, is_project_name, normalize_index_url, normalize_name
 from thoth.package_releases.redact import mask_url
-from thoth.package_releases.template import RELEASE_FIELDS, TemplateError, check_template, placeholders, render
+from thoth.package_releases.template import (
+    RELEASE_FIELDS,
+    TemplateError,
+    check_template,
+    is_placeholder_name,
+    placeholders,
+    render,
+)
 
 _SECTIONS = ("indexes", "feeds", "packages", "template_variables")
 _INDEX_KEYS = ("url", "warehouse_api_url", "verify_ssl", "enabled", "only_if_package_seen")
@@ -68,7 +76,6 @@ _TRIGGER_KEYS = (
     "prereleases",
     "index_url",
 )
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # RFC 9110 header field names.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Values substituted for release fields when checking that a trigger template renders to something valid.
@@ -76,9 +83,6 @@ _SAMPLE_RELEASE = {"package_name": "example", "package_version": "1.0.0", "index
 # A payload is small; the limits stop alias bombs and self-referencing YAML structures.
 _PAYLOAD_MAX_DEPTH = 32
 _PAYLOAD_MAX_NODES = 10_000
-# Longer names are refused: the knowledge graph's indexes take at most about 2,700 bytes per row, and no
-# real project name comes near this.
-MAX_NAME_LENGTH = 256
 
 
 def parse_config(document: object, source: str, environ: Mapping[str, str]) -> Config:
@@ -130,7 +134,7 @@ class _Parser:
         for position, item in enumerate(as_list(value, path)):
             here = f"{path}[{position}]"
             name = as_str(item, here)
-            if not _VARIABLE_NAME.fullmatch(name):
+            if not is_placeholder_name(name):
                 fail(here, f"expected an environment variable name (letters, digits and '_'), got {quote(name)}")
             if reserved_variable(name):
                 fail(

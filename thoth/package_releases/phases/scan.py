@@ -221,9 +221,11 @@ class ScanPhase:
         if status is FetchStatus.OK:
             found[result.project] = result.versions
             pages[result.project] = result.validators
-            too_long = [raw for raw in result.invalid_versions if version_too_long(raw)]
+            too_long: list[str] = []
             for raw in result.invalid_versions:  # skipped and listed, not an error: it would be one on every run
-                if not version_too_long(raw):
+                if version_too_long(raw):
+                    too_long.append(raw)
+                else:
                     report.add_invalid_version(result.project, raw)
             if too_long:  # a release the graph cannot hold is lost: an error, counted like an invalid version
                 report.invalid_versions += len(too_long)
