@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 
 @dataclass(frozen=True, order=True)
@@ -100,3 +101,41 @@ class ChunkOutcome:
 
 Notifier = Callable[[Release], Sequence[str]]
 """Maps a newly inserted release to the keys of the triggers it must fire."""
+
+
+# The kinds of release events (issue 13), in the order reports list them.
+NEW_RELEASE: Final = "new_release"
+YANKED: Final = "yanked"
+UNYANKED: Final = "unyanked"
+NEW_FILES: Final = "new_files"
+MISSING_VERSION: Final = "missing_version"
+REAPPEARED: Final = "reappeared"
+MISSING_PACKAGE: Final = "missing_package"
+HASH_MISMATCH: Final = "hash_mismatch"
+EVENT_KINDS: Final = (
+    NEW_RELEASE,
+    YANKED,
+    UNYANKED,
+    NEW_FILES,
+    MISSING_VERSION,
+    REAPPEARED,
+    MISSING_PACKAGE,
+    HASH_MISMATCH,
+)
+
+
+@dataclass(frozen=True)
+class ReleaseEvent:
+    """Something that happened to a release (or, for ``missing_package``, a whole project) on an index.
+
+    ``kind`` is one of :data:`EVENT_KINDS`; ``package_version`` is None for ``missing_package``. ``details`` is a
+    small JSON object: ``{"reason": str | None}`` for ``yanked``; ``{"files": [{"filename", "sha256"}]}`` for
+    ``new_files``; ``{"missing_on_index": [sha256...], "missing_in_graph": [sha256...]}`` for ``hash_mismatch``;
+    ``{}`` for the other kinds.
+    """
+
+    kind: str
+    package_name: str
+    package_version: str | None
+    index_url: str
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
