@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 from tests.support.servers.base import TargetFaults
 from tests.support.servers.faults import send_with_fault
 from tests.support.servers.handler import Handler, header_block
+from tests.support.servers.mutations import CONTROL_MUTATIONS, ReleaseMutations
 from tests.support.servers.negotiation import JSON_CONTENT_TYPE, PAGE_CONTENT_TYPES, TEXT_HTML, etag_matches, negotiate
 from tests.support.servers.pages import Page, Project, make_page, normalize, render_listing, render_project
 from tests.support.servers.recording import ANY, CONTROL_PREFIX, LISTING, Fault
@@ -21,7 +22,7 @@ MALFORMED_KINDS = ("json", "html", "content_type", "empty", "schema", "api_versi
 _STREAM_CHUNK = 64 * 1024
 
 
-class IndexServer(TargetFaults):
+class IndexServer(TargetFaults, ReleaseMutations):
     """A synthetic package index serving the simple API at ``{url}/simple/``.
 
     ``projects`` maps project names (as displayed, e.g. ``"Foo_Bar"``) to version strings; pages are
@@ -37,6 +38,9 @@ class IndexServer(TargetFaults):
     Faults are queued per target (a project name, :data:`LISTING` or :data:`ANY`) and consumed one
     request at a time, in the order they were added. :meth:`hold` takes the same targets: a held page is
     answered (faults included) once the test releases the gate.
+
+    Releases also change as on a real index (:class:`~tests.support.servers.mutations.ReleaseMutations`): yanked
+    and unyanked, files added, versions and projects removed and restored, a file's sha256 replaced.
     """
 
     ANY = ANY
@@ -56,6 +60,7 @@ class IndexServer(TargetFaults):
         super().__init__(port, record=record)
         self._lock = threading.RLock()
         self._projects: dict[str, Project] = {}
+        self._removed_projects: dict[str, Project] = {}  # kept for restore_project
         self._pages: dict[tuple[str, str], Page] = {}
         self._serial = 0
         self._modified = time.time()
@@ -159,7 +164,7 @@ class IndexServer(TargetFaults):
             if key not in self._projects:
                 raise KeyError(name)
             serial = self._bump()
-            del self._projects[key]
+            self._removed_projects[key] = self._projects.pop(key)
             self._invalidate(key)
             return serial
 
@@ -366,5 +371,7 @@ class IndexServer(TargetFaults):
         elif path == "/_control/reset-stats" and handler.command == "POST":
             self.reset_stats()
             handler.reply_json(200, {"ok": True})
+        elif path.removeprefix(CONTROL_PREFIX) in CONTROL_MUTATIONS and handler.command == "POST":
+            self._control_mutation(handler, path.removeprefix(CONTROL_PREFIX))
         else:
             handler.reply_json(404, {"error": f"no control endpoint {handler.command} {path}"})

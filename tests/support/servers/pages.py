@@ -8,7 +8,7 @@ import html
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tests.support.servers.handler import header_block
 from tests.support.servers.negotiation import JSON_CONTENT_TYPE
@@ -35,6 +35,17 @@ class Project:
     versions: dict[str, int]  # version -> serial it was published at, in publication order
     serial: int
     modified: float
+    changes: ReleaseChanges | None = None  # what mutations changed; None (no cost) for a project never mutated
+
+
+@dataclass
+class ReleaseChanges:
+    """What the mutations (:mod:`.mutations`) changed in a project's releases, against the synthetic files."""
+
+    yanked: dict[str, str | None] = field(default_factory=dict)  # version -> yank reason (None: no reason)
+    added: dict[str, list[str]] = field(default_factory=dict)  # version -> file names added, in order
+    sha256: dict[str, str] = field(default_factory=dict)  # file name -> the digest that replaced its own
+    removed: dict[str, tuple[int, int]] = field(default_factory=dict)  # version removed -> (its serial, position)
 
 
 @dataclass(frozen=True)
@@ -50,20 +61,52 @@ class Page:
 def file_entries(name: str, version: str) -> list[tuple[str, str, int]]:
     """(filename, sha256, size) of the two files of a release."""
     wheel_name = _NORMALIZE.sub("_", name)
-    entries = []
-    for filename in (f"{name}-{version}.tar.gz", f"{wheel_name}-{version}-py3-none-any.whl"):
-        digest = hashlib.sha256(filename.encode()).hexdigest()
-        entries.append((filename, digest, 1024 + int(digest[:4], 16)))
-    return entries
+    return [file_entry(f"{name}-{version}.tar.gz"), file_entry(f"{wheel_name}-{version}-py3-none-any.whl")]
 
 
-def _json_file(filename: str, digest: str, size: int) -> str:
+def file_entry(filename: str) -> tuple[str, str, int]:
+    """(filename, sha256, size) of a synthetic file: the digest is the file name's, the size derives from it."""
+    digest = hashlib.sha256(filename.encode()).hexdigest()
+    return filename, digest, 1024 + int(digest[:4], 16)
+
+
+def wheel_filename(name: str, version: str, tag: str) -> str:
+    """The file name of a wheel of a release for a platform tag (e.g. ``cp311-cp311-manylinux_2_17_x86_64``)."""
+    return f"{_NORMALIZE.sub('_', name)}-{version}-{tag}.whl"
+
+
+Yanked = bool | str
+"""A file's PEP 592 yank as PEP 691 gives it: False, True (no reason) or the reason."""
+
+
+def release_files(project: Project, version: str) -> list[tuple[str, str, int, Yanked]]:
+    """(filename, sha256, size, yanked) of every file of a release, the mutations applied."""
+    changes = project.changes
+    entries = file_entries(project.name, version)
+    if changes is None:
+        return [(filename, digest, size, False) for filename, digest, size in entries]
+    entries += [file_entry(filename) for filename in changes.added.get(version, ())]
+    yanked: Yanked = False
+    if version in changes.yanked:
+        reason = changes.yanked[version]
+        yanked = True if reason is None else reason
+    return [(filename, changes.sha256.get(filename, digest), size, yanked) for filename, digest, size in entries]
+
+
+def _json_file(filename: str, digest: str, size: int, yanked: Yanked = False) -> str:
     # Hand-assembled (json.dumps only for the strings): ~3x faster than dumping a dict per file.
+    shown = "false" if yanked is False else json.dumps(yanked)
     return (
         f'{{"filename":{json.dumps(filename)},"url":{json.dumps("../../files/" + filename)},'
-        f'"hashes":{{"sha256":"{digest}"}},"requires-python":null,"yanked":false,"size":{size},'
+        f'"hashes":{{"sha256":"{digest}"}},"requires-python":null,"yanked":{shown},"size":{size},'
         f'"upload-time":"{UPLOAD_TIME}"}}'
     )
+
+
+def _html_yanked(yanked: Yanked) -> str:
+    if yanked is False:
+        return ""
+    return f' data-yanked="{"" if yanked is True else html.escape(yanked)}"'
 
 
 def render_project(
@@ -73,9 +116,9 @@ def render_project(
     versions = [v for v, s in project.versions.items() if as_of is None or s <= as_of]
     if content_type == JSON_CONTENT_TYPE:
         files = ",".join(
-            _json_file(filename, digest, size)
+            _json_file(filename, digest, size, yanked)
             for version in versions
-            for filename, digest, size in file_entries(project.name, version)
+            for filename, digest, size, yanked in release_files(project, version)
         )
         return (
             f'{{"meta":{{"api-version":{json.dumps(api_version)},"_last-serial":"{serial}"}},'
@@ -83,9 +126,10 @@ def render_project(
         ).encode()
     title = html.escape(project.name)
     links = "".join(
-        f'<a href="../../files/{html.escape(filename)}#sha256={digest}">{html.escape(filename)}</a><br/>\n'
+        f'<a href="../../files/{html.escape(filename)}#sha256={digest}"{_html_yanked(yanked)}>'
+        f"{html.escape(filename)}</a><br/>\n"
         for version in versions
-        for filename, digest, _ in file_entries(project.name, version)
+        for filename, digest, _, yanked in release_files(project, version)
     )
     return (
         f'<!DOCTYPE html>\n<html>\n<head>\n<meta name="pypi:repository-version" content="{api_version}">\n'

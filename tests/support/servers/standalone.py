@@ -2,7 +2,10 @@
 
 The index prints its base URL (``http://127.0.0.1:PORT/simple``) as the first line of stdout, serves until
 SIGTERM/SIGINT, and answers ``POST /_control/publish``, ``GET /_control/stats`` and
-``POST /_control/reset-stats``; the benchmark runs it as::
+``POST /_control/reset-stats``, and the release mutations (``POST /_control/yank``, ``unyank``, ``add-file``,
+``change-sha256``, ``remove-version``, ``restore-version``, ``remove-project``, ``restore-project``, each with a
+JSON body naming ``project`` and, as needed, ``version``, ``reason``, ``filename``, ``sha256``: see
+:mod:`.mutations`); the benchmark runs it as::
 
     python -m tests.support.servers index --projects 10000 --versions 30 --latency-ms 0 --port 0
 """
