@@ -1,0 +1,390 @@
+"""End-to-end tests of issue 13: release events detected from the project pages the scan reads.
+
+Every test runs ``app.py`` as a process against a synthetic index (:mod:`tests.support.servers`) whose pages
+change between runs (:mod:`tests.support.servers.mutations`), and a fresh database where the rows other Thoth
+services write (solved ``python_package_version`` rows, artifacts) are written with plain SQL
+(:mod:`tests.support.graph_versions`). Each checks the report's ``events`` and ``event_counts``, the graph's
+``is_missing`` flags, and the webhooks: exactly one per event for a trigger subscribed to its kind, with the
+default payload, and none for a trigger left at the default (``new_release`` only).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import App, AppResult, KnowledgeGraph, WriteConfig, index_config
+from tests.support.graph import STATE
+from tests.support.graph_versions import (
+    FEDORA38_PY311,
+    RHEL9_PY311,
+    add_artifacts,
+    add_package_version,
+    artifact_hashes,
+    missing_flags,
+    table_snapshot,
+)
+from tests.support.servers import IndexServer, RecordedRequest, WebhookReceiver
+from thoth.package_releases.values import EVENT_KINDS
+
+pytestmark = pytest.mark.e2e
+
+APP_TIMEOUT = 120.0
+PKG = "events-pkg"
+OTHER = "quiet-pkg"  # monitored too, never changed: it must never show up in an event
+
+DETECT = "issue 13: ev-detect (events from the scan) not merged yet"
+DELIVER = "issue 13: ev-deliver (report, triggers[].events, payload) not merged yet"
+NOT_MERGED = f"{DETECT}; {DELIVER}"
+
+RunApp = Callable[..., AppResult]
+
+
+@pytest.fixture
+def run_app(app: App, database_url: str) -> RunApp:
+    """Run app.py to completion on the test's database, quietly."""
+    return functools.partial(app, database_url=database_url, quiet=True, timeout=APP_TIMEOUT)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as server:
+        yield server
+
+
+# -- configuration, expectations -------------------------------------------------------------------------------
+
+
+def events_config(index_url: str, kinds: Sequence[str], *, specifier: str | None = None) -> str:
+    """PKG with a trigger subscribed to ``kinds`` and a trigger left at the default; OTHER with none."""
+    spec = f'\n{" " * 18}version_specifier: "{specifier}"' if specifier else ""  # at the indent of events:
+    return index_config(
+        index_url,
+        packages=f"""\
+            {PKG}:
+              triggers:
+                - url: "{{THOTH_TRIGGER_WEBHOOK}}/event/{{event}}/{{package_name}}"
+                  events: [{", ".join(kinds)}]{spec}
+                - url: "{{THOTH_TRIGGER_WEBHOOK}}/release/{{package_name}}/{{package_version}}"
+            {OTHER}: {{}}
+            """,
+    )
+
+
+def env_for(receiver: WebhookReceiver) -> dict[str, str]:
+    return {"THOTH_TRIGGER_WEBHOOK": receiver.url}
+
+
+def event(
+    kind: str, version: str | None, url: str, details: dict[str, Any] | None = None, name: str = PKG
+) -> dict[str, Any]:
+    """An event as the report lists it."""
+    return {
+        "kind": kind,
+        "package_name": name,
+        "package_version": version,
+        "index_url": url,
+        "details": details or {},
+    }
+
+
+def _key(entry: dict[str, Any]) -> tuple[str, str, str]:
+    return (entry["kind"], entry["package_name"], entry["package_version"] or "")
+
+
+def assert_events(run: AppResult, expected: Sequence[dict[str, Any]]) -> None:
+    """The report's events (in any order) and counts by kind (every kind, zeros included); the summary lines."""
+    assert run.code == 0, run
+    assert run.report["errors"] == [], run
+    assert sorted(run.report["events"], key=_key) == sorted(expected, key=_key), run.report["events"]
+    counts = Counter(entry["kind"] for entry in expected)
+    assert run.report["event_counts"] == {kind: counts.get(kind, 0) for kind in EVENT_KINDS}
+    for kind in EVENT_KINDS[1:]:  # the new releases have their own summary line
+        line = f"  {kind}: {counts[kind]}\n"
+        assert (line in run.stderr) == (counts[kind] > 0), (kind, run.stderr)
+
+
+def assert_webhooks(requests: Sequence[RecordedRequest], expected: Sequence[dict[str, Any]]) -> None:
+    """Exactly one POST per event to the subscribed trigger, with the default payload; nothing else."""
+    received = Counter((r.method, r.path) for r in requests)
+    wanted = Counter(("POST", f"/event/{e['kind']}/{e['package_name']}") for e in expected)
+    assert received == wanted, sorted(received)
+    bodies = sorted((r.json() for r in requests), key=lambda body: (body["event"], body["package_version"] or ""))
+    payloads = [
+        {
+            "event": e["kind"],
+            "package_name": e["package_name"],
+            "package_version": e["package_version"],
+            "index_url": e["index_url"],
+            "details": e["details"],
+        }
+        for e in expected
+    ]
+    assert bodies == sorted(payloads, key=lambda body: (body["event"], body["package_version"] or ""))
+    assert all(r.status == 200 for r in requests)
+
+
+def first_run(run_app: RunApp, config: str, receiver: WebhookReceiver, url: str, model: dict[str, list[str]]) -> None:
+    """The first run on a fresh graph: a new_release per release, nothing else; the default trigger fires for PKG's."""
+    run = run_app("--config", config, env=env_for(receiver))
+    expected = [event("new_release", v, url, name=name) for name, versions in model.items() for v in versions]
+    assert_events(run, expected)
+    assert sorted(r.path for r in receiver.requests) == sorted(f"/release/{PKG}/{v}" for v in model[PKG])
+    receiver.clear_requests()
+
+
+def changed_run(run_app: RunApp, config: str, receiver: WebhookReceiver, expected: Sequence[dict[str, Any]]) -> None:
+    """A run after the index changed: exactly these events, each delivered once to the subscribed trigger."""
+    run = run_app("--config", config, env=env_for(receiver))
+    assert_events(run, expected)
+    assert_webhooks(receiver.requests, expected)
+    assert run.notifications == {"sent": len(expected), "failed": 0, "pending": 0, "dead": 0}
+    receiver.clear_requests()
+
+
+# -- one test per kind ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+@pytest.mark.parametrize("formats", [("json", "html"), ("html",)], ids=["json", "html"])
+def test_a_release_yanked_then_unyanked_keeps_the_reason(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, formats: tuple[str, ...]
+) -> None:
+    model = {PKG: ["1.0", "2.0", "3.0"], OTHER: ["0.1"]}
+    with IndexServer(model, formats=formats) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["yanked", "unyanked"]))
+        first_run(run_app, config, receiver, url, model)
+        add_package_version(kg, PKG, "1.0", url)
+        flags = missing_flags(kg, url)
+
+        index.yank(PKG, "1.0", "broken metadata: use 1.0.1")
+        index.yank(PKG, "2.0")  # no reason given
+        changed_run(
+            run_app,
+            config,
+            receiver,
+            [
+                event("yanked", "1.0", url, {"reason": "broken metadata: use 1.0.1"}),
+                event("yanked", "2.0", url, {"reason": None}),
+            ],
+        )
+
+        index.unyank(PKG, "1.0")
+        changed_run(run_app, config, receiver, [event("unyanked", "1.0", url)])
+        assert missing_flags(kg, url) == flags  # a yank is no removal
+        assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_wheel_added_to_a_known_release(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["new_files"]))
+        first_run(run_app, config, receiver, url, model)
+
+        index.add_file(PKG, "2.0")  # a platform wheel, days after the release
+        index.add_file(PKG, "2.0", f"{PKG.replace('-', '_')}-2.0-cp312-cp312-win_amd64.whl")
+        added = [{"filename": name, "sha256": sha256} for name, sha256, _ in index.release_files(PKG, "2.0")[2:]]
+        assert len(added) == 2
+        changed_run(run_app, config, receiver, [event("new_files", "2.0", url, {"files": added})])
+        assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_version_removed_then_restored_sets_then_clears_is_missing(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["missing_version", "reappeared"]))
+        first_run(run_app, config, receiver, url, model)
+        for environment in (RHEL9_PY311, FEDORA38_PY311):  # solved in two environments: both rows are flagged
+            add_package_version(kg, PKG, "1.0", url, environment)
+        add_package_version(kg, PKG, "2.0", url)
+        add_package_version(kg, OTHER, "0.1", url)
+        assert missing_flags(kg, url) == {(PKG, "1.0"): [False, False], (PKG, "2.0"): [False], (OTHER, "0.1"): [False]}
+
+        index.remove_version(PKG, "1.0")
+        changed_run(run_app, config, receiver, [event("missing_version", "1.0", url)])
+        assert missing_flags(kg, url) == {(PKG, "1.0"): [True, True], (PKG, "2.0"): [False], (OTHER, "0.1"): [False]}
+        assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)  # rows are never deleted
+
+        index.restore_version(PKG, "1.0")
+        changed_run(run_app, config, receiver, [event("reappeared", "1.0", url)])  # no new_release: the row is there
+        assert missing_flags(kg, url) == {(PKG, "1.0"): [False, False], (PKG, "2.0"): [False], (OTHER, "0.1"): [False]}
+        assert kg.count("python_package_version_entity") == 3
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_project_removed_from_the_index(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        # The trigger's version specifier does not apply to an event that has no version.
+        config = write_config(events_config(url, ["missing_package"], specifier=">=2.0"))
+        first_run(run_app, config, receiver, url, model)
+        add_package_version(kg, PKG, "1.0", url)
+        add_package_version(kg, PKG, "2.0", url)
+
+        index.remove_project(PKG)
+        changed_run(run_app, config, receiver, [event("missing_package", None, url)])
+        # package-update-job flagged versions, not projects: thoth-storages has no flag for a missing project.
+        assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False]}
+        assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)
+
+        # Still gone: the event is not repeated.
+        changed_run(run_app, config, receiver, [])
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_file_hash_changed_against_the_graph_artifacts(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["hash_mismatch"]))
+        first_run(run_app, config, receiver, url, model)
+        # package-extract and the solvers recorded the artifacts as the index served them.
+        for version in ("1.0", "2.0"):
+            add_package_version(kg, PKG, version, url)
+            add_artifacts(kg, PKG, version, url, [sha256 for _, sha256, _ in index.release_files(PKG, version)])
+        (sdist, old, _), (_, wheel, _) = index.release_files(PKG, "1.0")
+        artifacts = kg.count("python_artifact")
+
+        new = "0" * 63 + "1"
+        index.change_sha256(PKG, sdist, new)
+        changed_run(
+            run_app,
+            config,
+            receiver,
+            [event("hash_mismatch", "1.0", url, {"missing_on_index": [old], "missing_in_graph": [new]})],
+        )
+        # The job reads artifacts, never writes them; nor does a mismatch flag the version missing.
+        assert artifact_hashes(kg, PKG, "1.0", url) == sorted([old, wheel])
+        assert kg.count("python_artifact") == artifacts
+        assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False]}
+
+
+# -- first run, steady run, default triggers -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_first_run_on_a_fresh_graph_emits_only_new_releases(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0", "3.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        # The index's history before the job ever read it: a yank, a late wheel, a changed hash, a removal.
+        index.yank(PKG, "1.0", "old yank")
+        index.add_file(PKG, "2.0")
+        index.change_sha256(PKG, f"{PKG}-2.0.tar.gz")
+        index.remove_version(PKG, "3.0")
+        kinds = [kind for kind in EVENT_KINDS if kind != "new_release"]
+        config = write_config(events_config(url, kinds))
+
+        run = run_app("--config", config, env=env_for(receiver))
+
+        versions = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+        assert_events(run, [event("new_release", v, url, name=n) for n, vs in versions.items() for v in vs])
+        assert sorted(r.path for r in receiver.requests) == [f"/release/{PKG}/1.0", f"/release/{PKG}/2.0"]
+        assert kg.entities() == sorted((n, v, url) for n, vs in versions.items() for v in vs)
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_steady_run_emits_nothing_and_writes_nothing(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0", "3.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        kinds = [kind for kind in EVENT_KINDS if kind != "new_release"]
+        config = write_config(events_config(url, kinds))
+        first_run(run_app, config, receiver, url, model)
+        for version in model[PKG]:
+            add_package_version(kg, PKG, version, url)
+            add_artifacts(kg, PKG, version, url, [sha256 for _, sha256, _ in index.release_files(PKG, version)])
+        # One run of changes, so that the steady run starts from yanked, missing and mismatched releases.
+        index.yank(PKG, "1.0", "bad")
+        index.remove_version(PKG, "2.0")
+        (sdist, old, _), _ = index.release_files(PKG, "3.0")
+        index.change_sha256(PKG, sdist, "f" * 64)
+        changed_run(
+            run_app,
+            config,
+            receiver,
+            [
+                event("yanked", "1.0", url, {"reason": "bad"}),
+                event("missing_version", "2.0", url),
+                event("hash_mismatch", "3.0", url, {"missing_on_index": [old], "missing_in_graph": ["f" * 64]}),
+            ],
+        )
+        before = table_snapshot(kg, skip=[f"{STATE}.run"])
+        runs = kg.count(f"{STATE}.run")
+
+        steady = run_app("--config", config, env=env_for(receiver))
+
+        assert_events(steady, [])
+        assert steady.new_releases == []
+        assert receiver.requests == []
+        assert steady.notifications == {"sent": 0, "failed": 0, "pending": 0, "dead": 0}
+        assert table_snapshot(kg, skip=[f"{STATE}.run"]) == before  # not a row written, not even rewritten
+        assert kg.count(f"{STATE}.run") == runs + 1  # the run's history row only
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_trigger_without_events_fires_only_for_new_releases(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0", "3.0"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        # A subscriber to every kind beside the trigger at the default: one delivery per event, all in one run.
+        config = write_config(events_config(url, list(EVENT_KINDS)))
+        run = run_app("--config", config, env=env_for(receiver))
+        firsts = [event("new_release", v, url) for v in model[PKG]]
+        assert_events(run, firsts)
+        assert Counter(r.path for r in receiver.requests) == Counter(
+            [f"/event/new_release/{PKG}"] * 3 + [f"/release/{PKG}/{v}" for v in model[PKG]]
+        )
+        receiver.clear_requests()
+        for version in model[PKG]:
+            add_package_version(kg, PKG, version, url)  # solved, no artifacts recorded: no hash to compare
+
+        index.yank(PKG, "1.0")
+        index.add_file(PKG, "2.0", sha256="e" * 64)
+        index.remove_version(PKG, "3.0")
+        index.publish(PKG, "4.0")
+        wheel = index.release_files(PKG, "2.0")[-1][0]
+        run = run_app("--config", config, env=env_for(receiver))
+
+        expected = [
+            event("yanked", "1.0", url, {"reason": None}),
+            event("new_files", "2.0", url, {"files": [{"filename": wheel, "sha256": "e" * 64}]}),
+            event("missing_version", "3.0", url),
+            event("new_release", "4.0", url),
+        ]
+        assert_events(run, expected)
+        default = [r for r in receiver.requests if r.path.startswith("/release/")]
+        assert [r.path for r in default] == [f"/release/{PKG}/4.0"]
+        body = default[0].json()
+        assert {k: body[k] for k in ("package_name", "package_version", "index_url")} == {
+            "package_name": PKG,
+            "package_version": "4.0",
+            "index_url": url,
+        }
+        assert body.get("event", "new_release") == "new_release"
+        assert_webhooks([r for r in receiver.requests if not r.path.startswith("/release/")], expected)
+        assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False], (PKG, "3.0"): [True]}
