@@ -28,7 +28,7 @@ from tests.support.graph_versions import (
     missing_flags,
     table_snapshot,
 )
-from tests.support.servers import IndexServer, RecordedRequest, WebhookReceiver
+from tests.support.servers import FeedServer, IndexServer, RecordedRequest, WebhookReceiver, rss_updates
 from thoth.package_releases.values import EVENT_KINDS
 
 pytestmark = pytest.mark.e2e
@@ -183,6 +183,8 @@ def test_a_release_yanked_then_unyanked_keeps_the_reason(
 
         index.unyank(PKG, "1.0")
         changed_run(run_app, config, receiver, [event("unyanked", "1.0", url)])
+        index.yank(PKG, "1.0", "broken again")  # an event of its own, delivered again
+        changed_run(run_app, config, receiver, [event("yanked", "1.0", url, {"reason": "broken again"})])
         assert missing_flags(kg, url) == flags  # a yank is no removal
         assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)
 
@@ -401,3 +403,111 @@ def test_a_trigger_without_events_fires_only_for_new_releases(
         assert body.get("event", "new_release") == "new_release"
         assert_webhooks([r for r in receiver.requests if not r.path.startswith("/release/")], expected)
         assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False], (PKG, "3.0"): [True]}
+
+
+# -- dry runs, feeds, durable delivery, all-packages mode ----------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_dry_run_reports_the_events_and_neither_writes_nor_delivers(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["yanked", "missing_version"]))
+        first_run(run_app, config, receiver, url, model)
+        add_package_version(kg, PKG, "2.0", url)
+        index.yank(PKG, "1.0", "dry")
+        index.remove_version(PKG, "2.0")
+        expected = [event("yanked", "1.0", url, {"reason": "dry"}), event("missing_version", "2.0", url)]
+        before = table_snapshot(kg, skip=[f"{STATE}.run"])
+
+        dry = run_app("--config", config, "--dry-run", env=env_for(receiver))
+
+        assert_events(dry, expected)
+        assert receiver.requests == []
+        assert table_snapshot(kg, skip=[f"{STATE}.run"]) == before
+        assert missing_flags(kg, url)[(PKG, "2.0")] == [False]
+        # The real run finds the same events: the dry run remembered nothing.
+        changed_run(run_app, config, receiver, expected)
+        assert missing_flags(kg, url)[(PKG, "2.0")] == [True]
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_the_feeds_carry_only_new_releases(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index, FeedServer() as feeds:
+        url = index.base_url
+        updates = feeds.set("/rss/updates.xml", rss_updates([]))
+        kinds = [kind for kind in EVENT_KINDS if kind != "new_release"]
+        config = write_config(
+            events_config(url, kinds).replace(
+                "packages:", f"feeds:\n  - {{url: {updates}, index_url: {url}}}\npackages:", 1
+            )
+        )
+        first_run(run_app, config, receiver, url, model)
+        index.yank(PKG, "1.0", "not in any feed")
+        index.publish(PKG, "2.0")
+        feeds.set("/rss/updates.xml", rss_updates([(PKG, "2.0")]))
+
+        from_feeds = run_app("--config", config, "--feeds", "--no-scan", env=env_for(receiver))
+
+        assert_events(from_feeds, [event("new_release", "2.0", url)])
+        assert [r.path for r in receiver.requests] == [f"/release/{PKG}/2.0"]
+        receiver.clear_requests()
+        # The scan reads the page and finds the yank (2.0 is no longer new).
+        changed_run(run_app, config, receiver, [event("yanked", "1.0", url, {"reason": "not in any feed"})])
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_an_event_waits_in_the_outbox_while_the_receiver_is_down(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["new_files"]))
+        first_run(run_app, config, receiver, url, model)
+        index.add_file(PKG, "1.0", sha256="9" * 64)
+        wheel = index.release_files(PKG, "1.0")[-1][0]
+        expected = [event("new_files", "1.0", url, {"files": [{"filename": wheel, "sha256": "9" * 64}]})]
+        receiver.down()
+
+        down = run_app("--config", config, env=env_for(receiver))
+
+        assert_events(down, expected)
+        assert down.notifications == {"sent": 0, "failed": 1, "pending": 1, "dead": 0}
+        receiver.up()
+        later = run_app("--config", config, env=env_for(receiver))
+
+        assert_events(later, [])  # the event was found once; its delivery waited, kind and details with it
+        assert_webhooks(receiver.requests, expected)
+        assert later.notifications == {"sent": 1, "failed": 0, "pending": 0, "dead": 0}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13 (ev-detect): in all-packages mode a project dropped from the listing is never requested again,"
+    " so its 404 (missing_package) is never seen; package-update-job took a project missing from the listing as gone",
+)
+def test_a_project_dropped_from_the_listing_in_all_packages_mode(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0"], OTHER: ["0.1"], "unmonitored-pkg": ["3.0"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        text = events_config(url, ["missing_package"]).replace(
+            "only_if_package_seen: true", "only_if_package_seen: false"
+        )
+        config = write_config(text)
+        first_run(run_app, config, receiver, url, model)
+        add_package_version(kg, "unmonitored-pkg", "3.0", url)
+
+        index.remove_project("unmonitored-pkg")  # gone from its page and from the listing, as PyPI does
+        run = run_app("--config", config, env=env_for(receiver))
+
+        assert_events(run, [event("missing_package", None, url, name="unmonitored-pkg")])
+        assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [True]}
