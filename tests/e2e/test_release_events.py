@@ -511,3 +511,52 @@ def test_a_project_dropped_from_the_listing_in_all_packages_mode(
 
         assert_events(run, [event("missing_package", None, url, name="unmonitored-pkg")])
         assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [True]}
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+@pytest.mark.parametrize("status", [500, 403], ids=["server-error", "forbidden"])
+def test_a_page_that_fails_is_no_removal(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, status: int
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        kinds = [kind for kind in EVENT_KINDS if kind != "new_release"]
+        config = write_config(events_config(url, kinds))
+        first_run(run_app, config, receiver, url, model)
+        add_package_version(kg, PKG, "1.0", url)
+        before = table_snapshot(kg, skip=[f"{STATE}.run"])
+        index.fail(PKG, status=status, times=None)
+
+        run = run_app("--config", config, env=env_for(receiver))
+
+        assert run.code == 0, run
+        assert [(name, where) for name, where, _ in run.errors] == [(PKG, url)]
+        assert run.report["events"] == []
+        assert receiver.requests == []
+        assert table_snapshot(kg, skip=[f"{STATE}.run"]) == before
+        # Once the page is back unchanged, nothing happened to the project.
+        index.clear_faults()
+        changed_run(run_app, config, receiver, [])
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+def test_a_project_never_found_on_the_index_is_never_missing(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        kinds = [kind for kind in EVENT_KINDS if kind != "new_release"]
+        config = write_config(events_config(url, kinds))
+        index_id = kg.add_index(url)
+        kg.add_entity("ghost-pkg", "1.0", index_id)  # in the graph on this index, never on its pages
+        add_package_version(kg, "ghost-pkg", "1.0", url)
+
+        first = run_app("--config", config, env=env_for(receiver))
+        assert_events(first, [event("new_release", v, url, name=n) for n, vs in model.items() for v in vs])
+        again = run_app("--config", config, env=env_for(receiver))
+        assert_events(again, [])
+        assert first.index(url)["not_found"] == again.index(url)["not_found"] == 1
+        assert missing_flags(kg, url)[("ghost-pkg", "1.0")] == [False]
+        assert [r.path for r in receiver.requests] == [f"/release/{PKG}/1.0"]
