@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, Generic, TextIO, TypeVar
 
 from thoth.package_releases.clean import MAX_SHOWN, clean_text
-from thoth.package_releases.values import EntityRule, IndexChange, Release
+from thoth.package_releases.values import EVENT_KINDS, EntityRule, IndexChange, Release, ReleaseEvent
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50
@@ -20,35 +20,47 @@ _SUMMARY_ERRORS = 20
 # How many new releases the run history keeps (it has the counts of all).
 HISTORY_RELEASES = 100
 _RELEASES_MARKER = "@@new-releases@@"
+_EVENTS_MARKER = "@@events@@"
 # How many names (projects not on an index, invalid versions, ...) a report lists before it only counts.
 LISTED_NAMES = 100
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
+T = TypeVar("T")
 
-class ReleaseLog:
-    """The new releases of a run: counted, the first few kept at hand, every one spooled to a temporary file.
+
+class _SpooledLog(Generic[T]):
+    """Items of a run: counted, the first few kept at hand, every one spooled to a temporary file as a line.
 
     A first run over a large index finds hundreds of thousands of releases; spooling keeps the job's memory
     bounded by the chunk, not by the index, while the JSON report still lists every one.
     """
 
-    def __init__(self, releases: Iterable[Release] = ()) -> None:
-        self.by_index: Counter[str] = Counter()
-        self._first: list[Release] = []
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._first: list[T] = []
         self._count = 0
         self._spool: tempfile.SpooledTemporaryFile[str] | None = None
-        self.extend(releases)
+        self.extend(items)
 
-    def extend(self, releases: Iterable[Release]) -> None:
-        """Add releases (in the order found)."""
+    def _counted(self, item: T) -> None:
+        """Count an item in the subclass's own tallies."""
+
+    def _line(self, item: T) -> str:
+        """Return an item as one line of the spool (no newline in it)."""
+        raise NotImplementedError
+
+    def _item(self, line: str) -> T:
+        """Return the item a line of the spool holds."""
+        raise NotImplementedError
+
+    def extend(self, items: Iterable[T]) -> None:
+        """Add items (in the order found)."""
         lines = []
-        for release in releases:
+        for item in items:
             self._count += 1
-            self.by_index[release.index_url] += 1
+            self._counted(item)
             if len(self._first) < max(_SUMMARY_RELEASES, HISTORY_RELEASES):
-                self._first.append(release)
-            # Normalized names and versions and index URLs contain no tab or newline.
-            lines.append(f"{release.package_name}\t{release.package_version}\t{release.index_url}\n")
+                self._first.append(item)
+            lines.append(self._line(item) + "\n")
         if lines:
             if self._spool is None:
                 # In memory up to a few MB (most runs), then in an unnamed file in $TMPDIR: only a first run over
@@ -62,28 +74,87 @@ class ReleaseLog:
     def __len__(self) -> int:
         return self._count
 
-    def first(self, count: int) -> list[Release]:
-        """Return the first releases found (at most ``count``; no more than the run history keeps)."""
+    def first(self, count: int) -> list[T]:
+        """Return the first items found (at most ``count``; no more than the run history keeps)."""
         return self._first[:count]
 
-    def __iter__(self) -> Iterator[Release]:
+    def __iter__(self) -> Iterator[T]:
         if self._spool is None:
             return
         spool = self._spool
         spool.seek(0)
         try:
             for line in spool:
-                name, version, index_url = line.rstrip("\n").split("\t")
-                yield Release(name, version, index_url)
+                yield self._item(line.rstrip("\n"))
         finally:
             if not spool.closed:
-                spool.seek(0, io.SEEK_END)  # later releases are appended, even after an iteration cut short
+                spool.seek(0, io.SEEK_END)  # later items are appended, even after an iteration cut short
 
     def close(self) -> None:
         """Delete the spool file."""
         if self._spool is not None:
             self._spool.close()
             self._spool = None
+
+
+class ReleaseLog(_SpooledLog[Release]):
+    """The new releases of a run, counted by index (see :class:`_SpooledLog`)."""
+
+    def __init__(self, releases: Iterable[Release] = ()) -> None:
+        self.by_index: Counter[str] = Counter()
+        super().__init__(releases)
+
+    def _counted(self, item: Release) -> None:
+        self.by_index[item.index_url] += 1
+
+    def _line(self, item: Release) -> str:
+        # Normalized names and versions and index URLs contain no tab or newline.
+        return f"{item.package_name}\t{item.package_version}\t{item.index_url}"
+
+    def _item(self, line: str) -> Release:
+        name, version, index_url = line.split("\t")
+        return Release(name, version, index_url)
+
+
+class EventLog(_SpooledLog[ReleaseEvent]):
+    """The release events of a run, counted by kind (see :class:`_SpooledLog`)."""
+
+    def __init__(self, events: Iterable[ReleaseEvent] = ()) -> None:
+        self.by_kind: Counter[str] = Counter()
+        super().__init__(events)
+
+    def counts(self) -> dict[str, int]:
+        """Return how many events of each kind the run saw, every kind included (zeros too)."""
+        counts = dict.fromkeys(EVENT_KINDS, 0)
+        counts.update(self.by_kind)
+        return counts
+
+    def _counted(self, item: ReleaseEvent) -> None:
+        self.by_kind[item.kind] += 1
+
+    def _line(self, item: ReleaseEvent) -> str:
+        return json.dumps(event_document(item), separators=(",", ":"))
+
+    def _item(self, line: str) -> ReleaseEvent:
+        document = json.loads(line)
+        return ReleaseEvent(
+            document["kind"],
+            document["package_name"],
+            document["package_version"],
+            document["index_url"],
+            document["details"],
+        )
+
+
+def event_document(event: ReleaseEvent) -> dict[str, Any]:
+    """Return an event as the report lists it: ``{kind, package_name, package_version, index_url, details}``."""
+    return {
+        "kind": event.kind,
+        "package_name": event.package_name,
+        "package_version": event.package_version,
+        "index_url": event.index_url,
+        "details": dict(event.details),
+    }
 
 
 @dataclass(frozen=True)
@@ -178,6 +249,7 @@ class RunReport:
     indexes: list[IndexReport] = field(default_factory=list)
     feeds: list[FeedReport] = field(default_factory=list)
     new_releases: ReleaseLog = field(default_factory=ReleaseLog)
+    events: EventLog = field(default_factory=EventLog)
     errors: list[ErrorEntry] = field(default_factory=list)
     index_changes: list[IndexChange] = field(default_factory=list)  # settings the configuration (would) change
     invalid_rules: list[EntityRule] = field(default_factory=list)  # version_range no specifier (first LISTED_NAMES)
@@ -189,6 +261,17 @@ class RunReport:
     def __post_init__(self) -> None:
         if not isinstance(self.new_releases, ReleaseLog):
             self.new_releases = ReleaseLog(self.new_releases)
+        if not isinstance(self.events, EventLog):
+            self.events = EventLog(self.events)
+
+    def close(self) -> None:
+        """Delete the spool files of the new releases and the events."""
+        self.new_releases.close()
+        self.events.close()
+
+    def add_events(self, events: Iterable[ReleaseEvent]) -> None:
+        """Add release events (in the order found; their index URLs already masked)."""
+        self.events.extend(events)
 
     @property
     def every_index_failed(self) -> bool:
@@ -237,6 +320,12 @@ class RunReport:
                 if release_limit is None
                 else [asdict(r) for r in self.new_releases.first(release_limit)]
             ),
+            "event_counts": self.events.counts(),
+            "events": (
+                _EVENTS_MARKER
+                if release_limit is None
+                else [event_document(e) for e in self.events.first(release_limit)]
+            ),
             "errors": [asdict(error) for error in self.errors],
             "index_changes": [asdict(change) for change in self.index_changes],
             "invalid_rules": [asdict(rule) for rule in self.invalid_rules],
@@ -244,17 +333,25 @@ class RunReport:
         }
 
     def write_json(self, stream: TextIO) -> None:
-        """Write the report as a JSON document (the documented ``--report`` format), every new release included.
+        """Write the report as a JSON document (the ``--report`` format), every new release and event included.
 
-        The releases are streamed from the spool, so that a report of any size costs no memory to write.
+        Releases and events are streamed from their spools, so that a report of any size costs no memory to write.
         """
-        head, tail = json.dumps(self._document(None), indent=2).split(json.dumps(_RELEASES_MARKER))
-        stream.write(head)
-        stream.write("[")
-        for position, release in enumerate(self.new_releases):
-            stream.write(",\n    " if position else "\n    ")
-            stream.write(json.dumps(asdict(release)))
-        stream.write("\n  ]" if self.new_releases else "]")
+        tail = json.dumps(self._document(None), indent=2)
+        # In the order of the document: new releases, then events.
+        for marker, documents in (
+            (_RELEASES_MARKER, (asdict(release) for release in self.new_releases)),
+            (_EVENTS_MARKER, (event_document(event) for event in self.events)),
+        ):
+            head, tail = tail.split(json.dumps(marker))
+            stream.write(head)
+            stream.write("[")
+            empty = True
+            for document in documents:
+                stream.write("\n    " if empty else ",\n    ")
+                stream.write(json.dumps(document))
+                empty = False
+            stream.write("]" if empty else "\n  ]")
         stream.write(tail)
         stream.write("\n")
 
@@ -265,7 +362,7 @@ class RunReport:
         return buffer.getvalue()
 
     def history_json(self) -> str:
-        """Return the report for the run history: every count, but only the first new releases."""
+        """Return the report for the run history: every count, but only the first new releases and events."""
         return json.dumps(self._document(HISTORY_RELEASES))
 
     def render_text(self) -> str:
@@ -311,6 +408,9 @@ class RunReport:
             lines.append(f"  + {release.package_name} {release.package_version} ({release.index_url})")
         if len(self.new_releases) > _SUMMARY_RELEASES:
             lines.append(f"  ... and {len(self.new_releases) - _SUMMARY_RELEASES} more (see --report)")
+        for kind, count in self.events.counts().items():
+            if count:
+                lines.append(f"  {kind}: {count}")
         counts = self.notifications
         if counts.sent or counts.failed or counts.pending or counts.dead:
             lines.append(

@@ -25,7 +25,15 @@ from thoth.package_releases.store.connection import (
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.store.state import JobState
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
+from thoth.package_releases.values import (
+    NEW_RELEASE,
+    ChunkOutcome,
+    IndexRow,
+    Notifier,
+    PageValidators,
+    Release,
+    ReleaseEvent,
+)
 
 __all__ = [
     "ConnectionLost",
@@ -95,17 +103,19 @@ class Store:
         names = sorted(set(found) | set(pages))
         if dry_run or index.id is None:
             known = self.graph.known_versions(index.id, names)
-            return ChunkOutcome(tuple(_recordable(missing_releases(index.url, found, known))), 0)
+            would_insert = tuple(_recordable(missing_releases(index.url, found, known)))
+            return ChunkOutcome(would_insert, 0, _new_release_events(would_insert))
 
         with self._conn.transaction() as cursor:
             known = self.graph.known_versions_in(cursor, index.id, names)
             missing = _recordable(missing_releases(index.url, found, known))
             inserted = self.graph.insert_entities(cursor, index.id, missing)
             self.graph.attach_rules(cursor, index.id, inserted)
-            new = [release for _, release in inserted]
-            queued = self.state.enqueue(cursor, new, notifier) if notifier else 0
+            new = tuple(release for _, release in inserted)
+            events = _new_release_events(new)
+            queued = self.state.enqueue(cursor, events, notifier) if notifier else 0
             self.state.save_page_state(cursor, index.url, pages)
-        return ChunkOutcome(tuple(new), queued)
+        return ChunkOutcome(new, queued, events)
 
     def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
         """Run a database action; when the connection is lost, reconnect with backoff and run it again.
@@ -131,6 +141,11 @@ class Store:
                 except DatabaseError as reconnect_error:
                     _LOGGER.warning("Reconnection failed: %s", reconnect_error)
         raise AssertionError("unreachable")
+
+
+def _new_release_events(releases: Iterable[Release]) -> tuple[ReleaseEvent, ...]:
+    """Return the ``new_release`` event of each release."""
+    return tuple(ReleaseEvent(NEW_RELEASE, r.package_name, r.package_version, r.index_url) for r in releases)
 
 
 def _recordable(releases: Iterable[Release]) -> list[Release]:
