@@ -79,6 +79,18 @@ STATE_MIGRATIONS: tuple[str, ...] = (
     f"""
     ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN project_serials BOOLEAN;
     """,
+    # (branch ev-detect, issue 13) what the job saw of each project page it read, to detect release events:
+    # per release its version, yanked flag and reason, short digests of its file names, missing, last mismatch
+    # reported (release_events.Snapshot: compact JSON, about 70 bytes for a release of 6 files).
+    f"""
+    CREATE TABLE {STATE_SCHEMA}.page_snapshot (
+        index_url  TEXT NOT NULL,
+        project    TEXT NOT NULL,
+        releases   TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (index_url, project)
+    );
+    """,
 )
 
 _STATE = STATE_SCHEMA
@@ -311,6 +323,29 @@ class JobState:
             fetch=True,
         )
         return len(queued)
+
+    def snapshots_in(self, cursor: Cursor, index_url: str, names: Sequence[str]) -> dict[str, str]:
+        """Return the page snapshots (encoded) kept for the given projects of an index."""
+        if not names:
+            return {}
+        cursor.execute(
+            f"SELECT project, releases FROM {_STATE}.page_snapshot WHERE index_url = %s AND project = ANY(%s)",
+            (index_url, list(names)),
+        )
+        return dict(cursor.fetchall())
+
+    def save_snapshots_in(self, cursor: Cursor, index_url: str, snapshots: Mapping[str, str]) -> None:
+        """Keep the page snapshots (encoded) of projects of an index, replacing those kept before."""
+        rows = [(index_url, name, text) for name, text in snapshots.items() if len(name) <= MAX_NAME_LENGTH]
+        if not rows:
+            return
+        psycopg2.extras.execute_values(
+            cursor,
+            f"INSERT INTO {_STATE}.page_snapshot (index_url, project, releases) VALUES %s"
+            " ON CONFLICT (index_url, project) DO UPDATE SET releases = excluded.releases, updated_at = now()",
+            rows,
+            page_size=len(rows),
+        )
 
     def save_page_state(self, cursor: Cursor, index_url: str, pages: Mapping[str, PageValidators]) -> None:
         """Remember the validators of the project pages of an index."""
