@@ -29,7 +29,6 @@ from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.store.state import JobState
 from thoth.package_releases.values import (
-    NEW_RELEASE,
     ChunkOutcome,
     IndexRow,
     Notifier,
