@@ -169,7 +169,7 @@ class ScanPlanner:
         if selection is None:
             selection = self._select(index, names, listing.serials)
         else:
-            selection.backwards = f"the listing's serial {new} is below the {old} of the last one"
+            selection.backwards = f"serial {new} below the last listing's {old}"
         if selection.backwards is None:
             return self._listing_plan(report, selection, reason, remembered)
         reason = f"the listing's serials went backwards ({selection.backwards}): not trusted, all projects requested"
