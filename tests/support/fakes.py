@@ -195,6 +195,8 @@ class FakeIndex:
         self.on_result: Callable[[int], None] = lambda _count: None  # called after each result is taken
         self.listing_serials: Mapping[str, int] | None = None  # a serial per project in the listing (PEP 691)
         self.listing_answers_304 = False  # the listing answers 304 to the validators it gave
+        self.listing_requests = 0  # how many times the listing was asked for
+        self.page_serials: Mapping[str, int] | None = None  # a page's serial (default: its listing serial)
 
     def fetch_many(
         self,
@@ -212,10 +214,15 @@ class FakeIndex:
             elif name not in self.projects:
                 yield ProjectResult(project=name, status=FetchStatus.NOT_FOUND)
             else:
-                yield ProjectResult(project=name, status=FetchStatus.OK, versions=tuple(versions))
+                serial = (self.page_serials or self.listing_serials or {}).get(name)
+                validators = PageValidators(serial=serial)
+                yield ProjectResult(
+                    project=name, status=FetchStatus.OK, versions=tuple(versions), validators=validators
+                )
             self.on_result(len(self.requested))
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
+        self.listing_requests += 1
         given = PageValidators(etag="L")
         if self.listing_answers_304 and validators == given:
             return ListingResult(status=FetchStatus.NOT_MODIFIED, validators=given)

@@ -11,7 +11,7 @@ import pytest
 
 from thoth.package_releases import progress as progress_module
 from thoth.package_releases import run_log
-from thoth.package_releases.phases.scan import unchanged as _unchanged
+from thoth.package_releases.phases.strategy import unchanged as _unchanged
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.report import (
     HISTORY_RELEASES,

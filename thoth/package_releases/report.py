@@ -57,6 +57,8 @@ class IndexReport:
     invalid_versions: int = 0
     new_releases: int = 0
     listing: str | None = None  # ok / not_modified / failed when the project listing was read
+    strategy: str | None = None  # "listing" or "projects": how the changed projects were found (issue 14)
+    strategy_reason: str | None = None  # why, in one short sentence
     invalid_names: int = 0  # listed names that are no valid project names (skipped)
     invalid_name_examples: list[str] = field(default_factory=list)  # the first few, quoted and escaped
     error: str | None = None
@@ -277,6 +279,8 @@ class RunReport:
                 + (f", {index.invalid_versions} invalid versions skipped" if index.invalid_versions else "")
                 + (f", {index.invalid_names} invalid names skipped" if index.invalid_names else "")
             )
+            if index.strategy:
+                lines.append(f"    strategy {index.strategy}: {index.strategy_reason}")
         for feed in self.feeds:
             # The feed's error names its URL already; the line does too.
             error = feed.error.removeprefix(f"{feed.url}: ") if feed.error else None
