@@ -3,9 +3,9 @@
 It owns the ``requests`` sessions (user agent, connection pool, proxies, ~/.netrc and the CA bundle resolved once
 from the run's environment: environment.py), the redirect policy (same origin only), the making of a request
 under its bounds (a total time limit and a stop, through limits.py's watchdog; the size- and memory-limited
-reading of a body, whole or streamed piece by piece: bodies.py), and one debug line per request. failures.py holds the retry rule for each kind of failure,
-the backoff and ``Retry-After`` delays, and the plain-words description of a failed request; their names are
-re-exported here.
+reading of a body, whole or piece by piece: bodies.py), and one debug line per request. failures.py holds the
+retry rule for each kind of failure, the backoff and ``Retry-After`` delays, and the plain-words description of
+a failed request; their names are re-exported here.
 """
 
 from __future__ import annotations
