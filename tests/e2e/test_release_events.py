@@ -208,9 +208,11 @@ def test_a_wheel_added_to_a_known_release(
 
 
 @pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+@pytest.mark.parametrize("strategy", ["projects", "listing"])
 def test_a_version_removed_then_restored_sets_then_clears_is_missing(
-    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, strategy: str
 ) -> None:
+    run_app = functools.partial(run_app, "--scan-strategy", strategy)
     model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
     with IndexServer(model) as index:
         url = index.base_url
@@ -234,9 +236,12 @@ def test_a_version_removed_then_restored_sets_then_clears_is_missing(
 
 
 @pytest.mark.xfail(strict=True, reason=NOT_MERGED)
+@pytest.mark.parametrize("strategy", ["projects", "listing"])
 def test_a_project_removed_from_the_index_then_restored(
-    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, strategy: str
 ) -> None:
+    # The listing strategy requests a project the listing lost because it was found before: its 404 is seen.
+    run_app = functools.partial(run_app, "--scan-strategy", strategy)
     model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
     with IndexServer(model) as index:
         url = index.base_url
