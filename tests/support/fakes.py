@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from thoth.package_releases.phases.ports import (
 )
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
+from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.values import (
     NEW_RELEASE,
     ChunkOutcome,
@@ -161,6 +162,8 @@ class FakeStore:
         *,
         notifier: Notifier | None = None,
         dry_run: bool = False,
+        read: Mapping[str, ProjectPage] | None = None,
+        not_found: Collection[str] = (),
     ) -> ChunkOutcome:
         known = self.graph.versions[index.id] if index.id is not None else {}
         missing = missing_releases(index.url, found, known)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from thoth.package_releases.clean import MAX_VERSION_LENGTH, clean_text, shown, version_too_long
 from thoth.package_releases.config import Config
 from thoth.package_releases.phases.context import RunContext
-from thoth.package_releases.phases.ports import FetchStatus, ProjectResult
+from thoth.package_releases.phases.ports import FetchStatus, ProjectPage, ProjectResult
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked
@@ -24,6 +25,16 @@ _LOGGER = logging.getLogger("thoth.package_releases.job")
 # An index whose requests failed this many times in a row (after their own retries) is taken as down: the
 # rest of it is not attempted, rather than spending every package's retries and backoff on a dead host.
 INDEX_DOWN_AFTER = 50
+
+
+@dataclass
+class Fetched:
+    """What fetching a chunk's pages brought: versions found, validators to save, pages read (200), 404s."""
+
+    found: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    validators: dict[str, PageValidators] = field(default_factory=dict)
+    pages: dict[str, ProjectPage] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
 
 
 class ScanPhase:
@@ -166,8 +177,10 @@ class ScanPhase:
                 progress.advance(len(unchanged_names))
                 skip = set(unchanged_names)
                 chunk = [name for name in chunk if name not in skip]
-        found, pages = self.fetch(index, chunk, validators, report, progress)
-        outcome = context.record(index, found, pages, self._notifier)
+        fetched = self.fetch(index, chunk, validators, report, progress)
+        outcome = context.record(
+            index, fetched.found, fetched.validators, self._notifier, read=fetched.pages, not_found=fetched.not_found
+        )
         report.new_releases += len(outcome.new_releases)
         progress.advance(0, len(outcome.new_releases))
 
@@ -178,19 +191,18 @@ class ScanPhase:
         validators: Mapping[str, PageValidators],
         report: IndexReport,
         progress: Progress | None = None,
-    ) -> tuple[dict[str, tuple[str, ...]], dict[str, PageValidators]]:
-        """Fetch project pages concurrently; return versions found and validators to save, counting outcomes.
+    ) -> Fetched:
+        """Fetch project pages concurrently; return what they hold (versions, pages, validators), counting outcomes.
 
         A signal stops the fetching at once (what arrived is returned, to be recorded); so does the index going down.
         """
-        found: dict[str, tuple[str, ...]] = {}
-        pages: dict[str, PageValidators] = {}
+        fetched = Fetched()
         stop = self._context.stop
         client = self._context.client(index)
         results = client.fetch_many(((name, validators.get(name)) for name in names), should_stop=stop.signalled)
         try:
             for result in results:
-                self._count(index, result, validators.get(result.project), report, found, pages)
+                self._count(index, result, validators.get(result.project), report, fetched)
                 if progress is not None:
                     progress.advance()
                 if stop.signalled():
@@ -202,7 +214,7 @@ class ScanPhase:
             results.close()
             if stop.signalled():
                 client.cancel()
-        return found, pages
+        return fetched
 
     def _count(
         self,
@@ -210,8 +222,7 @@ class ScanPhase:
         result: ProjectResult,
         previous: PageValidators | None,
         report: IndexReport,
-        found: dict[str, tuple[str, ...]],
-        pages: dict[str, PageValidators],
+        fetched: Fetched,
     ) -> None:
         run_report = self._context.report
         report.packages_checked += 1
@@ -219,8 +230,10 @@ class ScanPhase:
         failures, _ = self._failing.get(index.url, (0, ""))
         self._failing[index.url] = (failures + 1, result.error or "failed") if status is FetchStatus.FAILED else (0, "")
         if status is FetchStatus.OK:
-            found[result.project] = result.versions
-            pages[result.project] = result.validators
+            fetched.found[result.project] = result.versions
+            fetched.validators[result.project] = result.validators
+            if result.page is not None:
+                fetched.pages[result.project] = result.page
             too_long: list[str] = []
             for raw in result.invalid_versions:  # skipped and listed, not an error: it would be one on every run
                 if version_too_long(raw):
@@ -235,9 +248,10 @@ class ScanPhase:
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
             if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
-                pages[result.project] = result.validators
+                fetched.validators[result.project] = result.validators
         elif status is FetchStatus.NOT_FOUND:
             report.add_not_found(result.project)
+            fetched.not_found.append(result.project)
         elif status is FetchStatus.STALE:
             report.stale += 1
             stale = mask_text(clean_text(result.error or "stale page"))

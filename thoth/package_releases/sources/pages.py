@@ -14,7 +14,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, UnsupportedRepoVersionError, parse_filename, parse_links_stream
 
-from thoth.package_releases.clean import clean_serial, is_valid_name, shown, version_too_long
+from thoth.package_releases.clean import clean_serial, clean_text, is_valid_name, shown, version_too_long
 from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import one_line
 
@@ -38,15 +38,22 @@ MAX_PAGE_FILES: Final = 100_000
 MAX_LISTED_NAMES: Final = 5_000_000
 # How many invalid listed names a listing's report shows.
 INVALID_EXAMPLES: Final = 5
+# The longest yank reason kept (PEP 592 puts no bound on it; it travels in events and webhooks).
+MAX_YANK_REASON: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
 class DistributionFile:
-    """One file a project page lists: its name, its SHA-256 (when the page gives one), whether it is yanked."""
+    """One file a project page lists: its name, its SHA-256 (when the page gives one), whether it is yanked and why.
+
+    ``yanked_reason`` is the PEP 592 reason (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the
+    file is not yanked or the page gives no reason.
+    """
 
     filename: str
     sha256: str | None = None
     yanked: bool = False
+    yanked_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,9 +129,7 @@ def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectP
     media_type, charset = _check_content_type(content_type)
     if media_type != JSON_TYPE:
         links = _html_links(body, charset, MAX_PAGE_FILES, "files")
-        files = tuple(
-            DistributionFile(text, _sha256_of(url), attrs.get("data-yanked") is not None) for text, url, attrs in links
-        )
+        files = tuple(_html_file(text, url, attrs) for text, url, attrs in links)
         valid, invalid = _classify_versions(_versions_from_files(project, files))
         return ProjectPage(project, files, valid, invalid, _html_serial(body))
     data = _load_json(body)
@@ -230,13 +235,19 @@ def _classify_versions(raw_versions: Iterable[str]) -> tuple[tuple[str, ...], tu
 def _versions_from_files(project: str, files: Iterable[DistributionFile]) -> Iterable[str]:
     """Yield the versions in the names of the project's distribution files (other names are skipped)."""
     for file in files:
-        try:
-            name, version, _ = parse_filename(file.filename, project)
-        except UnparsableFilenameError:
-            continue
-        # Like pip, a file named for another project is no release of this one.
-        if version is not None and normalize_name(name) == project:
+        version = _file_version(project, file.filename)
+        if version is not None:
             yield version
+
+
+def _file_version(project: str, filename: str) -> str | None:
+    """Return the (raw) version in the name of a distribution file of ``project`` (normalized), else None."""
+    try:
+        name, version, _ = parse_filename(filename, project)
+    except UnparsableFilenameError:
+        return None
+    # Like pip, a file named for another project is no release of this one.
+    return version if version is not None and normalize_name(name) == project else None
 
 
 def _load_json(body: bytes) -> dict[str, Any]:
@@ -278,9 +289,41 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
         sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
         yanked = entry.get("yanked", False)
         files.append(
-            DistributionFile(filename, sha256 if isinstance(sha256, str) else None, yanked not in (False, None))
+            DistributionFile(
+                filename, sha256 if isinstance(sha256, str) else None, yanked not in (False, None), _yank_reason(yanked)
+            )
         )
     return tuple(files)
+
+
+def _html_file(text: str, url: str, attrs: Mapping[str, object]) -> DistributionFile:
+    """Return the file an anchor of a PEP 503 page stands for (``data-yanked``: yanked, its value: the reason)."""
+    yanked = attrs.get("data-yanked")
+    return DistributionFile(text, _sha256_of(url), yanked is not None, _yank_reason(yanked))
+
+
+def _yank_reason(value: object) -> str | None:
+    """Return the reason of a PEP 592 yank (a JSON ``yanked`` string, a ``data-yanked`` value), cleaned and bounded."""
+    if not isinstance(value, str):
+        return None
+    reason = " ".join(clean_text(value, limit=MAX_YANK_REASON).split())
+    return reason or None
+
+
+def files_by_version(page: ProjectPage) -> dict[str, list[DistributionFile]]:
+    """Return the files of a project page by the (normalized) version their names carry.
+
+    Files named for another project, unparsable names and invalid versions are left out, as pip leaves them.
+    """
+    grouped: dict[str, list[DistributionFile]] = {}
+    for file in page.files:
+        raw = _file_version(page.name, file.filename)
+        if raw is None or version_too_long(raw):
+            continue
+        version = _normalized_version(raw)
+        if version is not None:
+            grouped.setdefault(version, []).append(file)
+    return grouped
 
 
 def _html_links(body: bytes, charset: str | None, limit: int, what: str) -> Iterator[_Link]:

@@ -79,7 +79,7 @@ STATE_MIGRATIONS: tuple[str, ...] = (
     f"""
     ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN project_serials BOOLEAN;
     """,
-    # (ev-deliver, issue 13) release events in the outbox: each entry keeps its event's kind ('new_release' for
+    # 4: release events in the outbox: each entry keeps its event's kind ('new_release' for
     # the rows queued before) and details; a missing_package event has no version. Only new_release entries stay
     # unique per (trigger, release): a version is new once, whereas a release may be yanked, unyanked and
     # yanked again, each one an event of its own (the detection emits each once, in the transaction that
@@ -93,6 +93,18 @@ STATE_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE {STATE_SCHEMA}.outbox DROP CONSTRAINT outbox_trigger_key_package_name_package_version_index_url_key;
     CREATE UNIQUE INDEX outbox_new_release_once ON {STATE_SCHEMA}.outbox
         (trigger_key, package_name, package_version, index_url) WHERE kind = 'new_release';
+    """,
+    # 5: what the job saw of each project page it read, to detect release events:
+    # per release its version, yanked flag and reason, short digests of its file names, missing, last mismatch
+    # reported (release_events.Snapshot: compact JSON, about 70 bytes for a release of 6 files).
+    f"""
+    CREATE TABLE {STATE_SCHEMA}.page_snapshot (
+        index_url  TEXT NOT NULL,
+        project    TEXT NOT NULL,
+        releases   TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (index_url, project)
+    );
     """,
 )
 
@@ -337,6 +349,29 @@ class JobState:
             fetch=True,
         )
         return len(queued)
+
+    def snapshots_in(self, cursor: Cursor, index_url: str, names: Sequence[str]) -> dict[str, str]:
+        """Return the page snapshots (encoded) kept for the given projects of an index."""
+        if not names:
+            return {}
+        cursor.execute(
+            f"SELECT project, releases FROM {_STATE}.page_snapshot WHERE index_url = %s AND project = ANY(%s)",
+            (index_url, list(names)),
+        )
+        return dict(cursor.fetchall())
+
+    def save_snapshots_in(self, cursor: Cursor, index_url: str, snapshots: Mapping[str, str]) -> None:
+        """Keep the page snapshots (encoded) of projects of an index, replacing those kept before."""
+        rows = [(index_url, name, text) for name, text in snapshots.items() if len(name) <= MAX_NAME_LENGTH]
+        if not rows:
+            return
+        psycopg2.extras.execute_values(
+            cursor,
+            f"INSERT INTO {_STATE}.page_snapshot (index_url, project, releases) VALUES %s"
+            " ON CONFLICT (index_url, project) DO UPDATE SET releases = excluded.releases, updated_at = now()",
+            rows,
+            page_size=len(rows),
+        )
 
     def save_page_state(self, cursor: Cursor, index_url: str, pages: Mapping[str, PageValidators]) -> None:
         """Remember the validators of the project pages of an index."""
