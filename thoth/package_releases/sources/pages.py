@@ -14,7 +14,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, UnsupportedRepoVersionError, parse_filename, parse_links_stream
 
-from thoth.package_releases.clean import clean_serial, clean_text, is_valid_name, shown, version_too_long
+from thoth.package_releases.clean import (
+    MAX_VERSION_LENGTH,
+    clean_serial,
+    clean_text,
+    is_valid_name,
+    shown,
+    version_too_long,
+)
 from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import one_line
 
@@ -117,6 +124,8 @@ class _ListedNames:
 # Version strings repeat across the projects of one run ("1.0.0", "0.1.0", ...): parse each once.
 _normalized_version = functools.lru_cache(maxsize=16384)(normalize_version)
 _version_key = functools.lru_cache(maxsize=16384)(Version)
+_normalized_name = functools.lru_cache(maxsize=4096)(normalize_name)
+_SDIST_EXTENSIONS: Final = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
 def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectPage:
@@ -242,6 +251,16 @@ def _versions_from_files(project: str, files: Iterable[DistributionFile]) -> Ite
 
 def _file_version(project: str, filename: str) -> str | None:
     """Return the (raw) version in the name of a distribution file of ``project`` (normalized), else None."""
+    # Wheels and sdists, nearly every file, are read without pypi-simple's general (and slower) parser.
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        if 5 <= len(parts) <= 6 and (parts[0] == project or _normalized_name(parts[0]) == project):
+            return parts[1]
+    elif filename.endswith(_SDIST_EXTENSIONS):
+        stem = filename[: -len(next(ext for ext in _SDIST_EXTENSIONS if filename.endswith(ext)))]
+        name, _, version = stem.rpartition("-")
+        if version and (name == project or _normalized_name(name) == project):
+            return version
     try:
         name, version, _ = parse_filename(filename, project)
     except UnparsableFilenameError:
@@ -316,13 +335,19 @@ def files_by_version(page: ProjectPage) -> dict[str, list[DistributionFile]]:
     Files named for another project, unparsable names and invalid versions are left out, as pip leaves them.
     """
     grouped: dict[str, list[DistributionFile]] = {}
-    for file in page.files:
-        raw = _file_version(page.name, file.filename)
-        if raw is None or version_too_long(raw):
+    project = page.name
+    for file in page.files:  # one pass, as cheap as can be: this runs for every file of every page read
+        raw = _file_version(project, file.filename)
+        if raw is None or len(raw) > MAX_VERSION_LENGTH:
             continue
         version = _normalized_version(raw)
-        if version is not None:
-            grouped.setdefault(version, []).append(file)
+        if version is None:
+            continue
+        bucket = grouped.get(version)
+        if bucket is None:
+            grouped[version] = [file]
+        else:
+            bucket.append(file)
     return grouped
 
 
