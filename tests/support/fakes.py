@@ -25,6 +25,7 @@ from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
 from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.values import (
+    NEW_RELEASE,
     ChunkOutcome,
     EntityRule,
     IndexChange,
@@ -33,6 +34,7 @@ from thoth.package_releases.values import (
     Notifier,
     OutboxEntry,
     PageValidators,
+    ReleaseEvent,
 )
 
 T = TypeVar("T")
@@ -165,14 +167,15 @@ class FakeStore:
     ) -> ChunkOutcome:
         known = self.graph.versions[index.id] if index.id is not None else {}
         missing = missing_releases(index.url, found, known)
+        events = tuple(ReleaseEvent(NEW_RELEASE, r.package_name, r.package_version, r.index_url) for r in missing)
         if dry_run or index.id is None:
-            return ChunkOutcome(tuple(missing), 0)
+            return ChunkOutcome(tuple(missing), 0, events)
         self.recorded.append(sorted(set(found) | set(pages)))
         for release in missing:
             self.graph.versions[index.id][release.package_name].add(release.package_version)
         for name, validators in pages.items():
             self.state.pages[index.url, name] = validators
-        return ChunkOutcome(tuple(missing), 0)
+        return ChunkOutcome(tuple(missing), 0, events)
 
     def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
         return action()

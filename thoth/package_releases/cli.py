@@ -369,4 +369,4 @@ def _emit(report: RunReport, report_path: str | None, *, migrated: str | None = 
             write_report(report, path)
         except OSError as error:
             click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)
-    report.new_releases.close()
+    report.close()

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from types import FrameType
 from typing import TypeVar
 
@@ -156,7 +157,7 @@ class RunContext:
         read: Mapping[str, ProjectPage] | None = None,
         not_found: Collection[str] = (),
     ) -> ChunkOutcome:
-        """Record what a chunk found (one transaction) and add the new releases to the report.
+        """Record what a chunk found (one transaction) and add the new releases and the events to the report.
 
         ``read`` (pages answered 200) and ``not_found`` (projects answered 404) are compared for release events.
         """
@@ -171,6 +172,7 @@ class RunContext:
             Release(r.package_name, r.package_version, shown) if shown != r.index_url else r
             for r in outcome.new_releases
         )
+        self.report.add_events(replace(event, index_url=shown) for event in outcome.events)
         for release in outcome.new_releases:
             _LOGGER.debug("New release %s %s on %s", release.package_name, release.package_version, shown)
         return outcome

@@ -28,7 +28,14 @@ from thoth.package_releases.store.events import ChunkDetection, detect_chunk
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.store.state import JobState
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    IndexRow,
+    Notifier,
+    PageValidators,
+    Release,
+    ReleaseEvent,
+)
 
 __all__ = [
     "ConnectionLost",
@@ -118,10 +125,10 @@ class Store:
             detection = detect_chunk(cursor, self.graph, self.state, index, read, not_found, _with(known, new))
             self.graph.set_missing_in(cursor, index.id, detection.flags)
             self.state.save_snapshots_in(cursor, index.url, detection.snapshots or {})
-            # Until ChunkOutcome and enqueue take events (issue 13, delivery side), only new releases are queued.
-            queued = self.state.enqueue(cursor, new, notifier) if notifier else 0
+            events = _events(new, detection)
+            queued = self.state.enqueue(cursor, events, notifier) if notifier else 0
             self.state.save_page_state(cursor, index.url, pages)
-        return _outcome(new, detection, queued)
+        return ChunkOutcome(tuple(new), queued, events)
 
     def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
         """Run a database action; when the connection is lost, reconnect with backoff and run it again.
@@ -168,8 +175,13 @@ def _with(known: Mapping[str, set[str]], new: Iterable[Release]) -> dict[str, se
     return versions
 
 
-def _outcome(new: Sequence[Release], detection: ChunkDetection, queued: int) -> ChunkOutcome:
-    """Return a chunk's outcome: its new releases, and every event (``new_release`` ones first)."""
+def _events(new: Sequence[Release], detection: ChunkDetection) -> tuple[ReleaseEvent, ...]:
+    """Return every event of a chunk, ``new_release`` ones first."""
     events = (*new_release_events(new), *detection.events)
     _LOGGER.debug("%d release events in the chunk", len(events))
-    return ChunkOutcome(tuple(new), queued)
+    return events
+
+
+def _outcome(new: Sequence[Release], detection: ChunkDetection, queued: int) -> ChunkOutcome:
+    """Return a chunk's outcome: its new releases, and every event (``new_release`` ones first)."""
+    return ChunkOutcome(tuple(new), queued, _events(new, detection))
