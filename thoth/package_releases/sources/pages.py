@@ -35,6 +35,7 @@ _HTML_MARKERS: Final = re.compile(rb"<\s*(?:a\s|!doctype\s+html|html|body|head)"
 # PyPI ends its HTML pages with this comment; it is the only place an HTML page carries the serial.
 _HTML_SERIAL: Final = re.compile(rb"<!--\s*SERIAL\s+(\d+)\s*-->")
 _SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
+_SHA256_HEX: Final = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_SERIAL_DIGITS: Final = 19  # 2**63 - 1 has 19 digits
 _HTML_PIECE: Final = 64 * 1024
 _ANCHOR_START: Final = re.compile(rb"<a[\s>]", re.IGNORECASE)
@@ -51,10 +52,10 @@ MAX_YANK_REASON: Final = 200
 
 @dataclass(frozen=True, slots=True)
 class DistributionFile:
-    """One file a project page lists: its name, its SHA-256 (when the page gives one), whether it is yanked and why.
+    """One file a project page lists: its name, its SHA-256, whether it is yanked and why.
 
-    ``yanked_reason`` is the PEP 592 reason (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the
-    file is not yanked or the page gives no reason.
+    ``sha256`` is lower-case hex, None when the page gives no valid one. ``yanked_reason`` is the PEP 592 reason
+    (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the file is not yanked or the page gives none.
     """
 
     filename: str
@@ -309,7 +310,10 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
         yanked = entry.get("yanked", False)
         files.append(
             DistributionFile(
-                filename, sha256 if isinstance(sha256, str) else None, yanked not in (False, None), _yank_reason(yanked)
+                filename,
+                sha256.lower() if isinstance(sha256, str) and _SHA256_HEX.fullmatch(sha256) else None,
+                yanked not in (False, None),
+                _yank_reason(yanked),
             )
         )
     return tuple(files)
@@ -329,25 +333,22 @@ def _yank_reason(value: object) -> str | None:
     return reason or None
 
 
-def files_by_version(page: ProjectPage) -> dict[str, list[DistributionFile]]:
-    """Return the files of a project page by the (normalized) version their names carry.
+def files_by_version(
+    page: ProjectPage, files: Iterable[DistributionFile] | None = None
+) -> dict[str, list[DistributionFile]]:
+    """Return the files of a project page (or those given of it) by the (normalized) version their names carry.
 
     Files named for another project, unparsable names and invalid versions are left out, as pip leaves them.
     """
     grouped: dict[str, list[DistributionFile]] = {}
     project = page.name
-    for file in page.files:  # one pass, as cheap as can be: this runs for every file of every page read
+    for file in page.files if files is None else files:
         raw = _file_version(project, file.filename)
         if raw is None or len(raw) > MAX_VERSION_LENGTH:
             continue
         version = _normalized_version(raw)
-        if version is None:
-            continue
-        bucket = grouped.get(version)
-        if bucket is None:
-            grouped[version] = [file]
-        else:
-            bucket.append(file)
+        if version is not None:
+            grouped.setdefault(version, []).append(file)
     return grouped
 
 
