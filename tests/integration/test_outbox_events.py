@@ -14,6 +14,7 @@ from tests.support.store import INDEX, query, registered_index
 from thoth.package_releases.config import Config, parse_config
 from thoth.package_releases.notifications import DeliveryPolicy, deliver_pending, notifier
 from thoth.package_releases.report import NotificationCounts
+from thoth.package_releases.sources.pages import DistributionFile, ProjectPage
 from thoth.package_releases.store import Store
 from thoth.package_releases.store.state import STATE_MIGRATIONS
 from thoth.package_releases.values import (
@@ -21,6 +22,7 @@ from thoth.package_releases.values import (
     NEW_RELEASE,
     UNYANKED,
     YANKED,
+    ChunkOutcome,
     Notifier,
     OutboxEntry,
     ReleaseEvent,
@@ -163,3 +165,55 @@ def test_kind_and_details_are_stored_and_read_back(store: Store, database_url: s
     assert entries[2].details["reason"].startswith("bad")
     assert "\x00" not in entries[2].details["reason"]
     assert store.state.outbox_counts() == {"pending": 3, "sent": 0, "dead": 0}
+
+
+def test_detected_events_are_queued_and_delivered_to_the_triggers_subscribed_to_them(store: Store) -> None:
+    index = registered_index(store)
+
+    def read(*files: DistributionFile, keys: Notifier) -> ChunkOutcome:
+        versions = tuple(sorted({f.filename.split("-")[1].removesuffix(".tar.gz") for f in files}))
+        page = ProjectPage("tensorflow", tuple(files), versions, (), None)
+        return store.record(index, {page.name: versions}, {}, notifier=keys, read={page.name: page})
+
+    with WebhookReceiver() as receiver:
+        document = {
+            "packages": {
+                "tensorflow": {
+                    "triggers": [
+                        {"url": f"{receiver.url}/releases/{{package_version}}"},
+                        {"url": f"{receiver.url}/yanks/{{event}}", "events": [YANKED, UNYANKED, MISSING_PACKAGE]},
+                    ]
+                }
+            }
+        }
+        config = parse_config(document, "thoth.yaml", {})
+        keys = notifier(config)
+        sdist = "tensorflow-2.0.0.tar.gz"
+        first = read(DistributionFile(sdist), keys=keys)  # first read: only the new release
+        yanked = read(DistributionFile(sdist, yanked=True, yanked_reason="broken"), keys=keys)
+        unyanked = read(DistributionFile(sdist), keys=keys)
+        again = read(DistributionFile(sdist, yanked=True, yanked_reason="broken"), keys=keys)
+        gone = store.record(index, {}, {}, notifier=keys, not_found=["tensorflow"])
+        assert [outcome.notifications_queued for outcome in (first, yanked, unyanked, again, gone)] == [1, 1, 1, 1, 1]
+
+        counts = deliver_pending(store.state, config, {}, DeliveryPolicy(backoff=0.0, timeout=5.0))
+
+        assert counts == NotificationCounts(sent=5, failed=0, pending=0, dead=0)
+        assert [(request.path, json.loads(request.body)) for request in receiver.requests] == [
+            ("/releases/2.0.0", payload(NEW_RELEASE, "2.0.0", {})),
+            ("/yanks/yanked", payload(YANKED, "2.0.0", {"reason": "broken"})),
+            ("/yanks/unyanked", payload(UNYANKED, "2.0.0", {})),
+            ("/yanks/yanked", payload(YANKED, "2.0.0", {"reason": "broken"})),
+            ("/yanks/missing_package", payload(MISSING_PACKAGE, None, {})),
+        ]
+
+
+def payload(kind: str, version: str | None, details: dict[str, object]) -> dict[str, object]:
+    """The default payload of an event of tensorflow on the test index."""
+    return {
+        "event": kind,
+        "package_name": "tensorflow",
+        "package_version": version,
+        "index_url": INDEX,
+        "details": details,
+    }

@@ -90,8 +90,8 @@ def test_a_first_read_keeps_a_snapshot_per_project(store: Store, database_url: s
     assert set(kept) == {"foo", "bar"}
     foo = kept["foo"]
     assert foo is not None
-    assert set(foo.releases) == {"1.0", "2.0"}
-    assert foo.releases["2.0"].yanked
+    assert foo.versions == {"1.0", "2.0"}
+    assert foo.yanked == {"2.0": None}
 
 
 def test_an_unchanged_page_writes_no_snapshot(store: Store, database_url: str) -> None:
@@ -171,13 +171,13 @@ def test_a_hash_mismatch_is_remembered_in_the_snapshot_once_reported(store: Stor
     read(store, index, page("foo", sdist("foo", "1.0", A)))
     kept = snapshots(graph)["foo"]
     assert kept is not None
-    assert kept.releases["1.0"].reported is None  # the hashes agree
+    assert kept.reported == {}  # the hashes agree
 
     read(store, index, page("foo", sdist("foo", "1.0", B)))
 
     changed = snapshots(graph)["foo"]
     assert changed is not None
-    assert changed.releases["1.0"].reported is not None
+    assert set(changed.reported) == {"1.0"}
 
 
 def test_a_dry_run_writes_no_snapshot_and_no_flag(store: Store, database_url: str) -> None:

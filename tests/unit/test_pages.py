@@ -296,6 +296,18 @@ def test_json_yank_reason_is_cleaned_and_bounded(yanked: object, reason: str | N
     assert file.yanked_reason == reason
 
 
+def test_json_sha256_is_kept_lower_case_and_only_when_valid() -> None:
+    files = [
+        {"filename": f"foo-1.{i}.tar.gz", "url": "x", "hashes": {"sha256": sha256}}
+        for i, sha256 in enumerate(["AB" * 32, "ab" * 31, "zz" * 32, 42])
+    ]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "foo", "files": files}).encode()
+
+    page = parse_project_page("foo", body, JSON_TYPE)
+
+    assert [file.sha256 for file in page.files] == ["ab" * 32, None, None, None]
+
+
 def test_html_yank_reason_is_the_data_yanked_value() -> None:
     body = (
         b"<html><body>"

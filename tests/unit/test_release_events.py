@@ -7,10 +7,9 @@ from collections.abc import Collection, Mapping
 from thoth.package_releases.release_events import (
     Detection,
     GraphView,
-    ReleaseState,
     Snapshot,
     detect,
-    file_digest,
+    file_id,
     new_release_events,
 )
 from thoth.package_releases.sources.pages import DistributionFile, ProjectPage
@@ -62,9 +61,10 @@ def test_first_read_records_the_snapshot_and_emits_nothing() -> None:
     assert detection.events == ()
     assert detection.missing == detection.reappeared == ()
     assert detection.snapshot is not None
-    assert set(detection.snapshot.releases) == {"1.0", "2.0"}  # 0.9 was never seen on the page: no history
+    assert detection.snapshot.versions == {"1.0", "2.0"}  # 0.9 was never seen on the page: no history
+    assert detection.snapshot.yanked == {}  # one of the two files of 1.0 is yanked: not the release
     # The mismatch already there is remembered, not reported: a later read does not report it either.
-    assert detection.snapshot.releases["2.0"].reported is not None
+    assert set(detection.snapshot.reported) == {"2.0"}
     assert run(p, detection.snapshot, graph("1.0", "2.0", "0.9", artifacts={"2.0": {"d" * 64}})).events == ()
 
 
@@ -88,11 +88,8 @@ def test_a_release_whose_every_file_is_yanked_is_yanked_with_the_reason() -> Non
 
     assert detection.events == (ReleaseEvent("yanked", "foo", "1.0", INDEX, {"reason": "CVE-2024-0001"}),)
     assert detection.snapshot is not None
-    assert detection.snapshot.releases["1.0"] == ReleaseState(
-        yanked=True,
-        reason="CVE-2024-0001",
-        files=frozenset({file_digest("foo-1.0.tar.gz"), file_digest(wheel("1.0").filename)}),
-    )
+    assert detection.snapshot.yanked == {"1.0": "CVE-2024-0001"}
+    assert detection.snapshot.files == {file_id("foo-1.0.tar.gz"), file_id("foo-1.0-py3-none-any.whl")}
 
 
 def test_one_file_yanked_out_of_two_is_no_yank() -> None:
@@ -177,7 +174,7 @@ def test_a_version_with_a_row_gone_from_the_page_is_missing_once_then_reappears(
     assert kinds(back) == [("reappeared", "1.0")]
     assert back.reappeared == ("1.0",)
     assert back.snapshot is not None
-    assert not back.snapshot.releases["1.0"].missing
+    assert back.snapshot.missing == frozenset()
 
 
 def test_a_version_without_a_graph_row_leaving_the_page_is_no_event() -> None:
@@ -186,7 +183,8 @@ def test_a_version_without_a_graph_row_leaving_the_page_is_no_event() -> None:
     assert detection.events == ()
     assert detection.missing == ()
     assert detection.snapshot is not None
-    assert set(detection.snapshot.releases) == {"2.0"}
+    assert detection.snapshot.versions == {"2.0"}
+    assert detection.snapshot.missing == frozenset()
 
 
 def test_a_version_in_the_graph_never_seen_on_the_page_is_no_reappearance() -> None:
@@ -233,7 +231,7 @@ def test_a_404_of_a_project_without_rows_is_no_event() -> None:
 def test_hash_mismatch_against_the_graphs_artifacts_is_reported_once() -> None:
     g_ok = graph("1.0", artifacts={"1.0": {A, B}})
     p_ok = page(sdist("1.0", A), wheel("1.0", B))
-    p_changed = page(sdist("1.0", C), wheel("1.0", B.upper()))
+    p_changed = page(sdist("1.0", C), wheel("1.0", B))  # the sdist replaced under the same name: no new file
 
     detection = then(p_changed, p_ok, g_ok)
 
@@ -257,8 +255,8 @@ def test_hash_mismatch_against_the_graphs_artifacts_is_reported_once() -> None:
 def test_no_hash_comparison_without_artifacts_or_without_every_sha256() -> None:
     before = page(sdist("1.0", A))
     assert then(page(sdist("1.0", C)), before, graph("1.0")).events == ()
-    no_sha = page(sdist("1.0", C), wheel("1.0", None))
-    assert kinds(then(no_sha, before, graph("1.0", artifacts={"1.0": {A}}))) == [("new_files", "1.0")]
+    no_sha = page(sdist("1.0", A), wheel("1.0", None))
+    assert kinds(then(no_sha, before, graph("1.0", artifacts={"1.0": {B}}))) == [("new_files", "1.0")]
 
 
 def test_the_snapshot_encodes_compactly_and_decodes_to_itself() -> None:
@@ -272,9 +270,9 @@ def test_the_snapshot_encodes_compactly_and_decodes_to_itself() -> None:
     gone = run(page(sdist("1.0", A, yanked=True)), first.snapshot, graph("1.0", "2.0"))
     assert gone.snapshot is not None
 
-    for snapshot in (first.snapshot, gone.snapshot, Snapshot({}, gone=True)):
+    for snapshot in (first.snapshot, gone.snapshot, Snapshot(missing=frozenset({"1.0"}), gone=True)):
         assert Snapshot.decode(snapshot.encode()) == snapshot
-    # a release with 6 files: version, flags, six 8-character digests
+    # a release with 6 files: its version and six 8-character identities
     six = page(*(DistributionFile(f"foo-1.0-py3-none-any{i}.whl", A) for i in range(6)), versions=("1.0",))
     encoded = run(six, None, graph("1.0")).snapshot
     assert encoded is not None
@@ -284,3 +282,9 @@ def test_the_snapshot_encodes_compactly_and_decodes_to_itself() -> None:
 def test_an_unreadable_snapshot_is_a_first_read() -> None:
     for text in (None, "", "{", "[0, 5]", '[0, [["1.0"]]]'):
         assert Snapshot.decode(text) is None
+
+
+def test_a_file_is_known_by_its_name() -> None:
+    assert file_id("foo-1.0.tar.gz") == file_id("foo-1.0.tar.gz")
+    assert file_id("foo-1.0.tar.gz") != file_id("foo-1.0.zip")
+    assert 0 <= file_id("foo-1.0-\udcff.whl") < 2**48  # a lone surrogate from a JSON page too

@@ -108,10 +108,11 @@ def test_text_summary_has_one_line_per_kind_with_events() -> None:
 
 
 def test_event_log_gives_back_what_it_spooled() -> None:
+    odd = ReleaseEvent(YANKED, "tensorflow", "2.0.0", INDEX, {"reason": "tab\there\nnewline, ünïcode"})
     log = EventLog([YANK, GONE])
-    log.extend([MISMATCH])
-    assert list(log) == [YANK, GONE, MISMATCH]
-    assert len(log) == 3
+    log.extend([MISMATCH, odd, FILES])
+    assert list(log) == [YANK, GONE, MISMATCH, odd, FILES]
+    assert len(log) == 5
     assert log.counts()[MISSING_PACKAGE] == 1
     log.close()
 

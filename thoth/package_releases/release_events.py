@@ -5,19 +5,20 @@ the previous read, and what the knowledge graph holds (its versions, its artifac
 events, the snapshot to keep, and the versions whose ``is_missing`` flag changes. ``new_release`` events are
 made from the rows the chunk inserted (:func:`new_release_events`), as for the feeds.
 
-A snapshot is compact: per release the version, whether it is yanked (and why), a 6-byte digest of each of its
-file names, whether it went missing, and a digest of the last hash mismatch reported. Encoded as one short JSON
-text per project (:meth:`Snapshot.encode`).
+A snapshot is compact (:class:`Snapshot`): the versions on the page, a 6-byte identity of each file name, the
+yanked releases and their reasons, the versions gone missing, and a digest of the last hash mismatch reported
+per release. Grouping files by release costs more than the rest, so it is done only where an event may be: a
+page with no yanked file, no new file name and no artifact in the graph is compared without it.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
+import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import Final
 
 from thoth.package_releases.sources.pages import DistributionFile, ProjectPage, files_by_version
@@ -34,43 +35,39 @@ from thoth.package_releases.values import (
     ReleaseEvent,
 )
 
-# Bytes of a file name's digest: collisions among the files of one release are out of reach (2**-48 per pair).
-_FILE_DIGEST_BYTES: Final = 6
-_MISMATCH_DIGEST_BYTES: Final = 6
-_SHA256: Final = re.compile("[0-9a-f]{64}")
-_YANKED_FLAG: Final = 1
-_MISSING_FLAG: Final = 2
-
-
-@dataclass(frozen=True)
-class ReleaseState:
-    """What the job remembers of one release: yanked (and why), its files' name digests, missing, last mismatch."""
-
-    yanked: bool = False
-    reason: str | None = None
-    files: frozenset[str] = frozenset()
-    missing: bool = False  # the version has a graph row and left the page
-    reported: str | None = None  # digest of the last hash mismatch reported
+# Bytes of a file's identity: a collision among the files of a project of 10,000 files has a chance of 2**-22.
+_DIGEST_BYTES: Final = 6
+_ID_BYTES: Final = 6
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the job remembers of one project's page on an index; ``gone``: it answered ``404`` since."""
+    """What the job remembers of one project's page on an index.
 
-    releases: Mapping[str, ReleaseState] = field(default_factory=dict)
+    ``versions`` on the page; ``files``: the identities of its file names (:func:`file_id`); ``yanked``: version ->
+    reason of the releases whose every file is yanked; ``missing``: versions with a graph row that left the page;
+    ``reported``: version -> digest of the last hash mismatch reported; ``gone``: the project answered ``404``.
+    """
+
+    versions: frozenset[str] = frozenset()
+    files: frozenset[int] = frozenset()
+    yanked: Mapping[str, str | None] = field(default_factory=dict)
+    missing: frozenset[str] = frozenset()
+    reported: Mapping[str, str] = field(default_factory=dict)
     gone: bool = False
 
     def encode(self) -> str:
-        """Return the snapshot as compact JSON: ``[gone, [[version, flags, digests, reason?, reported?], ...]]``."""
-        rows = []
-        for version in sorted(self.releases):
-            state = self.releases[version]
-            flags = (_YANKED_FLAG if state.yanked else 0) | (_MISSING_FLAG if state.missing else 0)
-            row: list[object] = [version, flags, "".join(sorted(state.files)), state.reason, state.reported]
-            while row[-1] is None:
-                row.pop()
-            rows.append(row)
-        return json.dumps([int(self.gone), rows], separators=(",", ":"), ensure_ascii=False)
+        """Return the snapshot as compact JSON: ``[gone, versions, digests, yanked, missing, reported]``."""
+        digests = base64.urlsafe_b64encode(b"".join(i.to_bytes(_ID_BYTES, "big") for i in sorted(self.files))).decode()
+        document = [
+            int(self.gone),
+            sorted(self.versions),
+            digests,
+            dict(sorted(self.yanked.items())),
+            sorted(self.missing),
+            dict(sorted(self.reported.items())),
+        ]
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def decode(cls, text: str | None) -> Snapshot | None:
@@ -78,18 +75,13 @@ class Snapshot:
         if not text:
             return None
         try:
-            gone, rows = json.loads(text)
-            releases = {}
-            for row in rows:
-                version, flags, digests = row[0], int(row[1]), str(row[2])
-                reason = row[3] if len(row) > 3 else None
-                reported = row[4] if len(row) > 4 else None
-                files = frozenset(digests[i : i + _DIGEST_CHARS] for i in range(0, len(digests), _DIGEST_CHARS))
-                releases[str(version)] = ReleaseState(
-                    bool(flags & _YANKED_FLAG), reason, files, bool(flags & _MISSING_FLAG), reported
-                )
-            return cls(releases, bool(gone))
-        except (ValueError, TypeError, IndexError):
+            gone, versions, digests, yanked, missing, reported = json.loads(text)
+            raw = base64.urlsafe_b64decode(digests)
+            files = frozenset(int.from_bytes(raw[i : i + _ID_BYTES], "big") for i in range(0, len(raw), _ID_BYTES))
+            if not isinstance(yanked, dict) or not isinstance(reported, dict):
+                return None
+            return cls(frozenset(map(str, versions)), files, yanked, frozenset(map(str, missing)), reported, bool(gone))
+        except (ValueError, TypeError):
             return None
 
 
@@ -114,13 +106,14 @@ class Detection:
     reappeared: tuple[str, ...] = ()  # versions whose is_missing is to be cleared
 
 
-def file_digest(filename: str) -> str:
-    """Return the short digest that stands for a file name in a snapshot (8 URL-safe base64 characters)."""
-    digest = hashlib.blake2b(filename.encode("utf-8", "surrogatepass"), digest_size=_FILE_DIGEST_BYTES).digest()
-    return base64.urlsafe_b64encode(digest).decode()
+def file_id(filename: str) -> int:
+    """Return what stands for a file name in a snapshot: 48 bits, its CRC-32 and 16 bits of its Adler-32.
 
-
-_DIGEST_CHARS: Final = len(file_digest(""))
+    No cryptographic hash: only the files of one project are told apart, and this runs for every file of every
+    page read (zlib's checksums cost a third of a blake2b).
+    """
+    data = filename.encode("utf-8", "surrogatepass")
+    return zlib.crc32(data) | (zlib.adler32(data) & 0xFFFF) << 32
 
 
 def new_release_events(releases: Iterable[Release]) -> list[ReleaseEvent]:
@@ -133,101 +126,124 @@ def detect(
 ) -> Detection:
     """Compare a project's page (None: a ``404``) with its previous snapshot and the graph.
 
-    The first read of a project (no snapshot) only records the snapshot: no event, no history flood.
+    The first read of a project (no snapshot) only records the snapshot: no event, no history flood (a hash
+    mismatch already there is remembered as reported).
     """
     if page is None:
         return _not_found(index_url, name, previous, graph)
-    grouped = files_by_version(page)
-    current = {version: _release_state(grouped.get(version, ())) for version in page.versions}
+    on_page = frozenset(page.versions)
+    digests = {file_id(file.filename): file for file in page.files}
+    first = previous is None or previous.gone
+    before = previous if previous is not None else Snapshot()
+    added = [file for digest, file in digests.items() if digest not in before.files] if not first else []
+    compared = [version for version in graph.artifacts if version in on_page]
+    any_yanked = any(file.yanked for file in page.files)
+    grouped = files_by_version(page) if (any_yanked or before.yanked or compared) else {}
+    yanked = _yanked_releases(page.versions, grouped) if any_yanked else {}
     events: list[ReleaseEvent] = []
-    missing: list[str] = []
-    reappeared: list[str] = []
-    releases: dict[str, ReleaseState] = {}
-    for version, state in current.items():
-        before = previous.releases.get(version) if previous is not None else None
-        if before is not None and previous is not None and not before.missing:
-            events += _compared(index_url, name, version, before, state, grouped.get(version, ()))
-        elif before is not None and before.missing and version in graph.versions:
-            events.append(ReleaseEvent(REAPPEARED, name, version, index_url))
-            reappeared.append(version)
-        mismatch = _mismatch(grouped.get(version, ()), graph.artifacts.get(version, ()))
-        reported = before.reported if before is not None else None
+    if previous is not None:
+        events += _missing_and_back(index_url, name, on_page, before, graph)
+    if not first:
+        events += _yank_changes(index_url, name, on_page, before, yanked, grouped)
+        events += _new_files(index_url, name, page, before, added)
+    reported = {v: d for v, d in before.reported.items() if v in on_page}
+    for version in compared:
+        mismatch = _mismatch(grouped.get(version, ()), graph.artifacts[version])
         if mismatch:  # reported once per distinct mismatch; on a first read only remembered
             digest = _mismatch_digest(mismatch)
-            if previous is not None and digest != reported:
+            if previous is not None and reported.get(version) != digest:
                 events.append(ReleaseEvent(HASH_MISMATCH, name, version, index_url, mismatch))
-            reported = digest
+            reported[version] = digest
         elif mismatch is not None:  # the hashes agree again: a later mismatch is news
-            reported = None
-        releases[version] = ReleaseState(state.yanked, state.reason, state.files, False, reported)
-    for version, before in previous.releases.items() if previous is not None else ():
-        if version in current or version not in graph.versions:
-            continue
-        if not before.missing:
-            events.append(ReleaseEvent(MISSING_VERSION, name, version, index_url))
-            missing.append(version)
-        releases[version] = ReleaseState(missing=True)
-    return Detection(tuple(events), Snapshot(releases), tuple(missing), tuple(reappeared))
+            reported.pop(version, None)
+    missing = frozenset(v for v in (before.missing | before.versions) - on_page if v in graph.versions)
+    snapshot = Snapshot(on_page, frozenset(digests), yanked, missing, reported)
+    went = tuple(sorted(e.package_version or "" for e in events if e.kind == MISSING_VERSION))
+    back = tuple(sorted(e.package_version or "" for e in events if e.kind == REAPPEARED))
+    return Detection(tuple(events), snapshot, went, back)
 
 
 def _not_found(index_url: str, name: str, previous: Snapshot | None, graph: GraphView) -> Detection:
     """Return what a ``404`` means: ``missing_package`` once for a project found before with graph rows."""
     if previous is None or previous.gone:
         return Detection((), None)
-    releases = {version: ReleaseState(missing=True) for version in sorted(graph.versions)}
-    if not graph.versions:
-        return Detection((), Snapshot(releases, gone=True))
-    event = ReleaseEvent(MISSING_PACKAGE, name, None, index_url)
-    return Detection((event,), Snapshot(releases, gone=True), tuple(sorted(graph.versions)))
+    versions = tuple(sorted(graph.versions))
+    snapshot = Snapshot(missing=frozenset(versions), gone=True)
+    if not versions:
+        return Detection((), snapshot)
+    return Detection((ReleaseEvent(MISSING_PACKAGE, name, None, index_url),), snapshot, versions)
 
 
-def _release_state(files: Sequence[DistributionFile]) -> ReleaseState:
-    """Return the state of a release from its files: yanked when every one is (the first reason given is kept)."""
-    yanked = bool(files) and all(file.yanked for file in files)
-    reason = next((file.yanked_reason for file in files if file.yanked_reason), None) if yanked else None
-    return ReleaseState(yanked, reason, frozenset(file_digest(file.filename) for file in files))
-
-
-def _compared(
-    index_url: str,
-    name: str,
-    version: str,
-    before: ReleaseState,
-    after: ReleaseState,
-    files: Sequence[DistributionFile],
+def _missing_and_back(
+    index_url: str, name: str, on_page: frozenset[str], before: Snapshot, graph: GraphView
 ) -> list[ReleaseEvent]:
-    """Return the events of a release seen on both reads: yanked, unyanked, new files."""
-    events = []
-    if after.yanked and not before.yanked:
-        events.append(ReleaseEvent(YANKED, name, version, index_url, {"reason": after.reason}))
-    elif before.yanked and not after.yanked and after.files:
-        events.append(ReleaseEvent(UNYANKED, name, version, index_url))
-    added = after.files - before.files
-    if added:
-        new = sorted(
-            {f.filename: _sha256(f) for f in files if file_digest(f.filename) in added}.items(),
-        )
-        details = {"files": [{"filename": filename, "sha256": sha256} for filename, sha256 in new]}
-        events.append(ReleaseEvent(NEW_FILES, name, version, index_url, details))
+    """Return ``missing_version`` for the versions with a row that left the page, ``reappeared`` for those back."""
+    events = [
+        ReleaseEvent(MISSING_VERSION, name, version, index_url)
+        for version in sorted(before.versions - on_page)
+        if version in graph.versions and version not in before.missing
+    ]
+    events += [
+        ReleaseEvent(REAPPEARED, name, version, index_url)
+        for version in sorted(before.missing & on_page)
+        if version in graph.versions
+    ]
     return events
 
 
-def _sha256(file: DistributionFile) -> str | None:
-    """Return a file's sha256 as lower-case hex, None when the page gives none (or not a valid one)."""
-    if file.sha256 is None:
-        return None
-    value = file.sha256.lower()
-    return value if _SHA256.fullmatch(value) else None
+def _yanked_releases(
+    versions: Sequence[str], grouped: Mapping[str, Sequence[DistributionFile]]
+) -> dict[str, str | None]:
+    """Return version -> reason of the releases whose every file is yanked (the first reason given is kept)."""
+    yanked: dict[str, str | None] = {}
+    for version in versions:
+        files = grouped.get(version)
+        if files and all(file.yanked for file in files):
+            yanked[version] = next((file.yanked_reason for file in files if file.yanked_reason), None)
+    return yanked
+
+
+def _yank_changes(
+    index_url: str,
+    name: str,
+    on_page: frozenset[str],
+    before: Snapshot,
+    yanked: Mapping[str, str | None],
+    grouped: Mapping[str, Sequence[DistributionFile]],
+) -> list[ReleaseEvent]:
+    """Return ``yanked`` and ``unyanked`` for the releases seen on both reads whose yank changed."""
+    events = []
+    for version in sorted(on_page & before.versions):
+        if version in yanked and version not in before.yanked:
+            events.append(ReleaseEvent(YANKED, name, version, index_url, {"reason": yanked[version]}))
+        elif version in before.yanked and version not in yanked and grouped.get(version):
+            events.append(ReleaseEvent(UNYANKED, name, version, index_url))
+    return events
+
+
+def _new_files(
+    index_url: str, name: str, page: ProjectPage, before: Snapshot, added: Sequence[DistributionFile]
+) -> list[ReleaseEvent]:
+    """Return ``new_files`` for each release seen on both reads that gained files, with their name and sha256."""
+    if not added:
+        return []
+    events = []
+    for version, files in sorted(files_by_version(page, added).items()):
+        if version in before.versions and version in page.versions:
+            listed = sorted({file.filename: file.sha256 for file in files}.items())
+            details = {"files": [{"filename": filename, "sha256": sha256} for filename, sha256 in listed]}
+            events.append(ReleaseEvent(NEW_FILES, name, version, index_url, details))
+    return events
 
 
 def _mismatch(files: Sequence[DistributionFile], stored: Collection[str]) -> dict[str, list[str]] | None:
-    """Return the hashes missing on either side (empty lists: none), or None when there is nothing to compare.
+    """Return the hashes missing on either side (empty: none), or None when there is nothing to compare.
 
     Nothing to compare: the graph has no artifact for the release, or a file of it on the index has no sha256.
     """
     if not stored or not files:
         return None
-    on_index = {_sha256(file) for file in files}
+    on_index = {file.sha256 for file in files}
     if None in on_index:
         return None
     in_graph = {value.lower() for value in stored}
@@ -241,4 +257,4 @@ def _mismatch(files: Sequence[DistributionFile], stored: Collection[str]) -> dic
 def _mismatch_digest(mismatch: Mapping[str, list[str]]) -> str:
     """Return the short digest that remembers a reported mismatch."""
     text = json.dumps(mismatch, sort_keys=True).encode()
-    return base64.urlsafe_b64encode(hashlib.blake2b(text, digest_size=_MISMATCH_DIGEST_BYTES).digest()).decode()
+    return base64.urlsafe_b64encode(blake2b(text, digest_size=_DIGEST_BYTES).digest()).decode()

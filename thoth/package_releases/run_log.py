@@ -123,17 +123,14 @@ class EventLog(_SpooledLog[ReleaseEvent]):
         self.by_kind[item.kind] += 1
 
     def _line(self, item: ReleaseEvent) -> str:
-        return json.dumps(event_document(item), separators=(",", ":"))
+        # Tab-separated like a release (a first run spools as many new_release events as new releases), an
+        # absent version empty (versions never are), the details last as JSON (which escapes tabs and newlines).
+        details = json.dumps(item.details) if item.details else ""
+        return f"{item.kind}\t{item.package_name}\t{item.package_version or ''}\t{item.index_url}\t{details}"
 
     def _item(self, line: str) -> ReleaseEvent:
-        document = json.loads(line)
-        return ReleaseEvent(
-            document["kind"],
-            document["package_name"],
-            document["package_version"],
-            document["index_url"],
-            document["details"],
-        )
+        kind, name, version, index_url, details = line.split("\t", 4)
+        return ReleaseEvent(kind, name, version or None, index_url, json.loads(details) if details else {})
 
 
 def event_document(event: ReleaseEvent) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, parse_filename
 
-from thoth.package_releases.clean import clean_text, version_too_long
+from thoth.package_releases.clean import MAX_VERSION_LENGTH, clean_text, version_too_long
 from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import one_line
 from thoth.package_releases.sources.documents import ACCEPT as ACCEPT
@@ -28,6 +28,7 @@ from thoth.package_releases.sources.listing import MAX_LISTED_NAMES as MAX_LISTE
 from thoth.package_releases.sources.listing import ProjectListing, read_listing
 
 _SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
+_SHA256_HEX: Final = re.compile(r"[0-9a-fA-F]{64}")
 _HTML_PIECE: Final = 64 * 1024
 _ANCHOR_START: Final = re.compile(rb"<a[\s>]", re.IGNORECASE)
 
@@ -40,10 +41,10 @@ MAX_YANK_REASON: Final = 200
 
 @dataclass(frozen=True, slots=True)
 class DistributionFile:
-    """One file a project page lists: its name, its SHA-256 (when the page gives one), whether it is yanked and why.
+    """One file a project page lists: its name, its SHA-256, whether it is yanked and why.
 
-    ``yanked_reason`` is the PEP 592 reason (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the
-    file is not yanked or the page gives no reason.
+    ``sha256`` is lower-case hex, None when the page gives no valid one. ``yanked_reason`` is the PEP 592 reason
+    (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the file is not yanked or the page gives none.
     """
 
     filename: str
@@ -66,6 +67,8 @@ class ProjectPage:
 # Version strings repeat across the projects of one run ("1.0.0", "0.1.0", ...): parse each once.
 _normalized_version = functools.lru_cache(maxsize=16384)(normalize_version)
 _version_key = functools.lru_cache(maxsize=16384)(Version)
+_normalized_name = functools.lru_cache(maxsize=4096)(normalize_name)
+_SDIST_EXTENSIONS: Final = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
 def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectPage:
@@ -128,6 +131,16 @@ def _versions_from_files(project: str, files: Iterable[DistributionFile]) -> Ite
 
 def _file_version(project: str, filename: str) -> str | None:
     """Return the (raw) version in the name of a distribution file of ``project`` (normalized), else None."""
+    # Wheels and sdists, nearly every file, are read without pypi-simple's general (and slower) parser.
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        if 5 <= len(parts) <= 6 and (parts[0] == project or _normalized_name(parts[0]) == project):
+            return parts[1]
+    elif filename.endswith(_SDIST_EXTENSIONS):
+        stem = filename[: -len(next(ext for ext in _SDIST_EXTENSIONS if filename.endswith(ext)))]
+        name, _, version = stem.rpartition("-")
+        if version and (name == project or _normalized_name(name) == project):
+            return version
     try:
         name, version, _ = parse_filename(filename, project)
     except UnparsableFilenameError:
@@ -165,7 +178,10 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
         yanked = entry.get("yanked", False)
         files.append(
             DistributionFile(
-                filename, sha256 if isinstance(sha256, str) else None, yanked not in (False, None), _yank_reason(yanked)
+                filename,
+                sha256.lower() if isinstance(sha256, str) and _SHA256_HEX.fullmatch(sha256) else None,
+                yanked not in (False, None),
+                _yank_reason(yanked),
             )
         )
     return tuple(files)
@@ -185,15 +201,18 @@ def _yank_reason(value: object) -> str | None:
     return reason or None
 
 
-def files_by_version(page: ProjectPage) -> dict[str, list[DistributionFile]]:
-    """Return the files of a project page by the (normalized) version their names carry.
+def files_by_version(
+    page: ProjectPage, files: Iterable[DistributionFile] | None = None
+) -> dict[str, list[DistributionFile]]:
+    """Return the files of a project page (or those given of it) by the (normalized) version their names carry.
 
     Files named for another project, unparsable names and invalid versions are left out, as pip leaves them.
     """
     grouped: dict[str, list[DistributionFile]] = {}
-    for file in page.files:
-        raw = _file_version(page.name, file.filename)
-        if raw is None or version_too_long(raw):
+    project = page.name
+    for file in page.files if files is None else files:
+        raw = _file_version(project, file.filename)
+        if raw is None or len(raw) > MAX_VERSION_LENGTH:
             continue
         version = _normalized_version(raw)
         if version is not None:

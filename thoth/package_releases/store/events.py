@@ -57,8 +57,6 @@ def detect_chunk(
         events += detection.events
         flags += [(name, version, True) for version in detection.missing]
         flags += [(name, version, False) for version in detection.reappeared]
-        if detection.snapshot is not None:
-            text = detection.snapshot.encode()
-            if text != kept.get(name):
-                snapshots[name] = text
+        if detection.snapshot is not None and detection.snapshot != previous.get(name):
+            snapshots[name] = detection.snapshot.encode()
     return ChunkDetection(tuple(events), snapshots, tuple(flags))

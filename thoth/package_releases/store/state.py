@@ -95,8 +95,8 @@ STATE_MIGRATIONS: tuple[str, ...] = (
         (trigger_key, package_name, package_version, index_url) WHERE kind = 'new_release';
     """,
     # 5: what the job saw of each project page it read, to detect release events:
-    # per release its version, yanked flag and reason, short digests of its file names, missing, last mismatch
-    # reported (release_events.Snapshot: compact JSON, about 70 bytes for a release of 6 files).
+    # the versions on the page, a 6-byte identity per file name, the yanked releases and reasons, the versions missing,
+    # the last mismatch reported (release_events.Snapshot: compact JSON, about 60 bytes for a release of 6 files).
     f"""
     CREATE TABLE {STATE_SCHEMA}.page_snapshot (
         index_url  TEXT NOT NULL,
