@@ -37,9 +37,6 @@ APP_TIMEOUT = 120.0
 PKG = "events-pkg"
 OTHER = "quiet-pkg"  # monitored too, never changed: it must never show up in an event
 
-DETECT = "issue 13: ev-detect (events from the scan) not merged yet"
-DELIVER = "issue 13: ev-deliver (report, triggers[].events, payload) not merged yet"
-NOT_MERGED = f"{DETECT}; {DELIVER}"
 
 RunApp = Callable[..., AppResult]
 
@@ -156,7 +153,6 @@ def changed_run(
 # -- one test per kind ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 @pytest.mark.parametrize("formats", [("json", "html"), ("html",)], ids=["json", "html"])
 def test_a_release_yanked_then_unyanked_keeps_the_reason(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, formats: tuple[str, ...]
@@ -189,7 +185,6 @@ def test_a_release_yanked_then_unyanked_keeps_the_reason(
         assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_wheel_added_to_a_known_release(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -207,7 +202,6 @@ def test_a_wheel_added_to_a_known_release(
         assert kg.entities() == sorted((n, v, url) for n, vs in model.items() for v in vs)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 @pytest.mark.parametrize("strategy", ["projects", "listing"])
 def test_a_version_removed_then_restored_sets_then_clears_is_missing(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, strategy: str
@@ -235,7 +229,6 @@ def test_a_version_removed_then_restored_sets_then_clears_is_missing(
         assert kg.count("python_package_version_entity") == 3
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 @pytest.mark.parametrize("strategy", ["projects", "listing"])
 def test_a_project_removed_from_the_index_then_restored(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, strategy: str
@@ -267,7 +260,6 @@ def test_a_project_removed_from_the_index_then_restored(
         assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False], (OTHER, "0.1"): [False]}
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_file_hash_changed_against_the_graph_artifacts(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -300,7 +292,6 @@ def test_a_file_hash_changed_against_the_graph_artifacts(
 # -- first run, steady run, default triggers -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_first_run_on_a_fresh_graph_emits_only_new_releases(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -323,7 +314,6 @@ def test_a_first_run_on_a_fresh_graph_emits_only_new_releases(
         assert kg.entities() == sorted((n, v, url) for n, vs in versions.items() for v in vs)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_steady_run_emits_nothing_and_writes_nothing(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -364,7 +354,6 @@ def test_a_steady_run_emits_nothing_and_writes_nothing(
         assert kg.count(f"{STATE}.run") == runs + 1  # the run's history row only
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_trigger_without_events_fires_only_for_new_releases(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -413,7 +402,6 @@ def test_a_trigger_without_events_fires_only_for_new_releases(
 # -- dry runs, feeds, durable delivery, all-packages mode ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_dry_run_reports_the_events_and_neither_writes_nor_delivers(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -439,7 +427,6 @@ def test_a_dry_run_reports_the_events_and_neither_writes_nor_delivers(
         assert missing_flags(kg, url)[(PKG, "2.0")] == [True]
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_the_feeds_carry_only_new_releases(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -467,7 +454,6 @@ def test_the_feeds_carry_only_new_releases(
         changed_run(run_app, config, receiver, [event("yanked", "1.0", url, {"reason": "not in any feed"})])
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_an_event_waits_in_the_outbox_while_the_receiver_is_down(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
@@ -518,7 +504,6 @@ def test_a_project_dropped_from_the_listing_in_all_packages_mode(
         assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [True]}
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 @pytest.mark.parametrize("status", [500, 403], ids=["server-error", "forbidden"])
 def test_a_page_that_fails_is_no_removal(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, status: int
@@ -545,7 +530,6 @@ def test_a_page_that_fails_is_no_removal(
         changed_run(run_app, config, receiver, [])
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_project_never_found_on_the_index_is_never_missing(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
