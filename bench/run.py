@@ -145,6 +145,7 @@ class RunResult:
     failed: int | None = None
     errors: int | None = None
     strategy: str | None = None  # the report's indexes[].strategy (issue 14), when the job writes one
+    strategy_reason: str | None = None  # ... and indexes[].strategy_reason
     listing: str | None = None  # the report's indexes[].listing: ok / not_modified / failed
     db_tuples_written: int = 0
     writes_by_table: dict[str, int] = field(default_factory=dict)
@@ -721,22 +722,14 @@ def run_job(
         result.skipped_by_serial = sum(int(i.get("skipped_by_serial", 0)) for i in indexes)
         result.failed = sum(int(i.get("failed", 0)) for i in indexes)
         result.errors = len(report.get("errors", []))
-        result.strategy = "; ".join(_shown_strategy(i["strategy"]) for i in indexes if i.get("strategy")) or None
+        result.strategy = "; ".join(str(i["strategy"]) for i in indexes if i.get("strategy")) or None
+        result.strategy_reason = "; ".join(str(i["strategy_reason"]) for i in indexes if i.get("strategy_reason"))
         result.listing = "; ".join(str(i["listing"]) for i in indexes if i.get("listing")) or None
     if result.exit_code != 0:
         tail = stderr_path.read_text(errors="replace").strip().splitlines()[-15:]
         print(f"    job exited with {result.exit_code}; last lines of {stderr_path}:", flush=True)
         for line in tail:
             print(f"      {line}", flush=True)
-
-
-def _shown_strategy(value: Any) -> str:
-    """The report's strategy of an index in a few words (a string, or an object naming it and why)."""
-    if isinstance(value, dict):
-        name = value.get("name") or value.get("chosen") or value.get("strategy") or ""
-        reason = value.get("reason") or ""
-        return f"{name} ({reason})" if reason else str(name or json.dumps(value))
-    return str(value)
 
 
 def check(result: RunResult) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ TARGET_SEEN_STEADY_S = 10.0
 TARGET_SEEN_STEADY_RSS_MB = 300.0
 TARGET_SEEN_CHANGED_S = 20.0
 TARGET_ALL_STEADY_S = 15.0
+CROSSOVER_COPY = "bench_crossover.py"
 SECOND_VERSION = "9.1.0"  # the version published on the projects of the second change (strategy projects)
 
 
@@ -147,10 +149,11 @@ def measure_crossover(index: IndexProcess, options: ScaleOptions, latency_ms: fl
     small, large = options.crossover_sizes
     env = dict(os.environ, PYTHONPATH=str(run.CODE.root), NO_PROXY="127.0.0.1,localhost")
     load = os.getloadavg()
+    script = run.CODE.root / CROSSOVER_COPY
     done = subprocess.run(
         [
             sys.executable,
-            str(Path(__file__).resolve().parent / "crossover.py"),
+            str(script),
             *("--index-url", index.base_url, "--sizes", f"{small},{large}"),
             *("--repeat", str(options.crossover_repeat)),
         ],
@@ -267,6 +270,8 @@ def run_scale(
     """Run the crossover measurement and the scale set's job runs, filling ``outcome`` as they end."""
     options = outcome.options
     outcome.strategy_supported = _strategy_supported(run.CODE.root)
+    # Copied now, like the job's code: edits made while the benchmark runs do not change what it measures.
+    shutil.copy2(Path(__file__).resolve().parent / "crossover.py", run.CODE.root / CROSSOVER_COPY)
     if not outcome.strategy_supported:
         outcome.notes.append("the job's code has no --scan-strategy: the runs use its only strategy")
     print(f"\n== scale set: {options}", flush=True)
