@@ -60,6 +60,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
 README_START = "<!-- bench-results:start -->"
 README_END = "<!-- bench-results:end -->"
+README_SCALE_START = "<!-- bench-scale-results:start -->"
+README_SCALE_END = "<!-- bench-scale-results:end -->"
 
 SEED_INDEX_URL = "https://seed.invalid/simple"
 SEED_VERSION = "0.0.0"
@@ -1029,13 +1031,14 @@ def render_markdown(
     return "".join(out)
 
 
-def update_readme(markdown: str) -> bool:
+def update_readme(markdown: str, start: str = README_START, end: str = README_END) -> bool:
+    """Replace the section of bench/README.md between the markers ``start`` and ``end``."""
     text = README.read_text(encoding="utf-8") if README.exists() else ""
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        print(f"warning: {README} has no {README_START} ... {README_END} section; not updated", file=sys.stderr)
+        print(f"warning: {README} has no {start} ... {end} section; not updated", file=sys.stderr)
         return False
-    README.write_text(pattern.sub(lambda _: f"{README_START}\n{markdown}\n{README_END}", text), encoding="utf-8")
+    README.write_text(pattern.sub(lambda _: f"{start}\n{markdown}\n{end}", text), encoding="utf-8")
     return True
 
 
@@ -1173,9 +1176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     total_s = time.perf_counter() - started
     done = [s for s in scenarios if any(r.scenario == s for r in results)]
-    markdown = render_markdown(results, done, info, command, total_s)
-    if outcome is not None:
-        markdown += scale_report.render(outcome)
+    head = render_markdown([], [], info, command, total_s)  # the command and the machine
+    matrix = render_markdown(results, done, info, command, total_s) if results else ""
+    scale_section = "" if outcome is None else scale_report.render(outcome)
+    markdown = (matrix or head) + scale_section
     print("\n" + markdown)
     output = args.output or RESULTS_DIR / f"{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -1194,8 +1198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         encoding="utf-8",
     )
     print(f"results written to {output} (and {output.with_suffix('.json').name})")
-    if args.update_readme and update_readme(markdown):
+    if args.update_readme and matrix and update_readme(matrix):
         print(f"updated the results section of {README}")
+    if (
+        args.update_readme
+        and scale_section
+        and update_readme(head + scale_section, README_SCALE_START, README_SCALE_END)
+    ):
+        print(f"updated the scale results section of {README}")
 
     problems = [r for r in results if r.problems]
     for result in problems:

@@ -135,20 +135,20 @@ def render(outcome: ScaleOutcome) -> str:
     """The scale set's section of the results."""
     o = outcome.options
     out = [
-        "\n## Scale set (issue 14)\n\n",
+        "\n### Scale set (issue 14)\n\n",
         f"{o.projects} projects x {o.versions} versions on the index ({o.latency_ms:g} ms), {o.known} known to"
         f" the graph, {o.changed} changed per change run, {o.shards} shards.",
         "".join(f" {note[0].upper()}{note[1:]}." for note in outcome.notes) + "\n",
-        "\n### Targets\n\n",
+        "\n#### Targets\n\n",
         _targets(outcome.steps),
-        "\n### Runs\n\n",
+        "\n#### Runs\n\n",
         RUNS_HEADER,
         *(_run_row(step) for step in outcome.steps),
-        "\n### Listing against per-project requests\n\n",
+        "\n#### Listing against per-project requests\n\n",
         _strategies(outcome.steps),
-        "\n### First run of all-packages mode, shards one after another\n\n",
+        "\n#### First run of all-packages mode, shards one after another\n\n",
         _shards(outcome.steps),
-        "\n### Crossover of `--scan-strategy auto`\n\n",
+        "\n#### Crossover of `--scan-strategy auto`\n\n",
         _crossovers(outcome.crossovers),
     ]
     return "".join(out)
