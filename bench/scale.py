@@ -67,6 +67,7 @@ class ScaleOptions:
     crossover_latencies: tuple[float, ...]
     crossover_sizes: tuple[int, int]
     crossover_repeat: int
+    parts: tuple[str, ...] = ("seen", "all")
 
 
 @dataclass
@@ -108,6 +109,7 @@ def options_from(args: argparse.Namespace) -> ScaleOptions:
         crossover_latencies=tuple(args.crossover_latencies),
         crossover_sizes=(int(sizes[0]), int(sizes[1])),
         crossover_repeat=args.crossover_repeat,
+        parts=tuple(args.scale_parts),
     )
 
 
@@ -123,6 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scale-shards", type=int, default=8, help="shards of the all-packages first run (8)")
     group.add_argument("--scale-versions", type=int, default=2, help="versions per project (2)")
     group.add_argument("--scale-latency", type=float, default=0.0, help="index latency of the runs, ms (0)")
+    group.add_argument(
+        "--scale-parts",
+        type=lambda v: [p.strip() for p in v.split(",") if p.strip() in ("seen", "all")],
+        default=["seen", "all"],
+        help="which parts of the scale set run: seen (known packages), all (all-packages mode) (seen,all)",
+    )
     group.add_argument("--page-cache", type=int, default=20_000, help="pages the index keeps rendered (20000)")
     group.add_argument(
         "--crossover-latencies",
@@ -284,8 +292,10 @@ def run_scale(
             outcome.crossovers.append(measure_crossover(index, options, options.latency_ms))
             print(f"   crossover: {outcome.crossovers[-1]}", flush=True)
         names = list(synthetic_projects(options.projects, 0))
-        _seen_part(outcome, index, names, postgres=postgres, workdir=workdir, args=args, db_counter=db_counter)
-        _all_part(outcome, index, postgres=postgres, workdir=workdir, args=args, db_counter=db_counter)
+        if "seen" in options.parts:
+            _seen_part(outcome, index, names, postgres=postgres, workdir=workdir, args=args, db_counter=db_counter)
+        if "all" in options.parts:
+            _all_part(outcome, index, postgres=postgres, workdir=workdir, args=args, db_counter=db_counter)
     finally:
         index.stop()
     for latency in options.crossover_latencies:
