@@ -3,28 +3,31 @@
 It owns the ``requests`` sessions (user agent, connection pool, proxies, ~/.netrc and the CA bundle resolved once
 from the run's environment: environment.py), the redirect policy (same origin only), the making of a request
 under its bounds (a total time limit and a stop, through limits.py's watchdog; the size- and memory-limited
-reading of a body), and one debug line per request. failures.py holds the retry rule for each kind of failure,
-the backoff and ``Retry-After`` delays, and the plain-words description of a failed request; their names are
-re-exported here.
+reading of a body, whole or piece by piece: bodies.py), and one debug line per request. failures.py holds the
+retry rule for each kind of failure, the backoff and ``Retry-After`` delays, and the plain-words description of
+a failed request; their names are re-exported here.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
 from thoth.package_releases import __version__
-from thoth.package_releases.redact import describe, display_url, mask_url, one_line
+from thoth.package_releases.redact import display_url, mask_url, one_line
+from thoth.package_releases.sources.bodies import BodyError as BodyError
+from thoth.package_releases.sources.bodies import BodyProblem as BodyProblem
+from thoth.package_releases.sources.bodies import iter_body as iter_body
+from thoth.package_releases.sources.bodies import read_body as read_body
 from thoth.package_releases.sources.environment import ca_bundle as ca_bundle
 from thoth.package_releases.sources.environment import environ_proxies as environ_proxies
 from thoth.package_releases.sources.environment import netrc_auth as netrc_auth
@@ -35,14 +38,13 @@ from thoth.package_releases.sources.failures import describe_failure as describe
 from thoth.package_releases.sources.failures import retry_after as retry_after
 from thoth.package_releases.sources.failures import retryable_status as retryable_status
 from thoth.package_releases.sources.failures import transport_failure as transport_failure
-from thoth.package_releases.sources.limits import Allowance, BudgetExceeded, Watch, WatchedHTTPAdapter, watched
+from thoth.package_releases.sources.limits import Allowance, Watch, WatchedHTTPAdapter, watched
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
 
 USER_AGENT: Final = f"thoth-package-releases/{__version__} (+https://github.com/thoth-station/package-releases-job)"
 
-_CHUNK_SIZE: Final = 64 * 1024
 # The most read of the body of an answer that is not a success (its status says enough).
 _ERROR_BODY_BYTES: Final = 64 * 1024
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -151,28 +153,6 @@ def new_session(
 # -- bodies ----------------------------------------------------------------------------------------------------
 
 
-class BodyProblem(enum.Enum):
-    """Why a body could not be read."""
-
-    TOO_LARGE = "too large"
-    OVER_BUDGET = "over the memory budget"
-    TOO_SLOW = "too slow"
-    READ_TIMEOUT = "read timeout"
-    TRUNCATED = "truncated body"
-
-
-class BodyError(Exception):
-    """A body that could not be read whole.
-
-    ``detail`` describes the exception behind a read timeout or a truncation, or the size a too large body declared.
-    """
-
-    def __init__(self, problem: BodyProblem, detail: str = "") -> None:
-        super().__init__(f"{problem.value}: {detail}" if detail else problem.value)
-        self.problem = problem
-        self.detail = detail
-
-
 @dataclass(frozen=True)
 class Reply:
     """A response to a GET, with its whole body (empty when the body of an error status could not be read)."""
@@ -204,6 +184,57 @@ def get(
     origin), and BodyError when a 2xx answer's body could not be read whole (declared or found larger than
     ``max_bytes``, past the budget, too slow, cut off).
     """
+    with stream(
+        session,
+        url,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        headers=headers,
+        body_timeout=body_timeout,
+        should_stop=should_stop,
+        allowance=allowance,
+        hold=True,
+    ) as answer:
+        body = b"".join(answer.pieces)
+    return Reply(answer.status, answer.reason, answer.headers, body)
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A response to a GET whose body is read piece by piece, decoded, as ``pieces`` is iterated.
+
+    For a 2xx, ``pieces`` yields the whole body; for any other status, at most the first 64 KiB of it (or
+    nothing when it could not be read: the status says enough).
+    """
+
+    status: int
+    reason: str
+    headers: CaseInsensitiveDict[str]
+    pieces: Iterator[bytes]
+
+
+@contextmanager
+def stream(
+    session: requests.Session,
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    headers: Mapping[str, str] | None = None,
+    body_timeout: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    allowance: Allowance | None = None,
+    hold: bool = False,
+) -> Iterator[Streamed]:
+    """Make one GET of ``url`` and give its answer, whose body is read within the block as it is consumed.
+
+    The bounds are those of :func:`get`: ``timeout`` for connecting, each read and the headers,
+    ``body_timeout`` for the whole request, ``max_bytes`` decompressed bytes, a stop as soon as
+    ``should_stop()`` turns true. Decompressed bytes are taken from ``allowance``, if given: with ``hold`` for
+    the whole block, else one piece at a time (the consumer parses each before it asks for the next). Raises
+    RequestFailed when no answer came, and (while ``pieces`` is iterated) RequestFailed when the run stops and
+    BodyError when a 2xx answer's body could not be read whole. The connection is closed when the block ends.
+    """
     total = timeout if body_timeout is None else max(body_timeout, timeout)
     started = time.monotonic()
     if should_stop is not None and should_stop():
@@ -212,36 +243,59 @@ def get(
         response = _open(session, "GET", url, watch, timeout=timeout, headers=headers)
         with response:
             watch.extend(total)
-            status = response.status_code
-            success = 200 <= status < 300
-            declared = response.headers.get("Content-Length", "").strip()
+            pieces = _pieces(response, url, watch, started, max_bytes, total, allowance, hold=hold)
             try:
-                if success and declared.isdigit() and int(declared) > max_bytes:
-                    raise BodyError(BodyProblem.TOO_LARGE, f"{declared} declared")
-                if success:
-                    body = read_body(response, max_bytes=max_bytes, timeout=total, allowance=allowance)
-                else:  # only its status is used: read a little, so that the connection may serve again
-                    body = read_body(response, max_bytes=min(max_bytes, _ERROR_BODY_BYTES), timeout=total)
-            except BodyError as error:
-                _log(response, "GET", url, started, None)
-                if watch.fired == "stopped":
-                    raise _stopped() from None
-                if watch.fired == "timeout" and error.problem is not BodyProblem.TOO_LARGE:
-                    raise BodyError(BodyProblem.TOO_SLOW) from None
-                if success:
-                    raise
-                body = b""  # an error's status says enough
-            if watch.fired is not None:  # a body cut by the watchdog may look whole (no length given)
-                _log(response, "GET", url, started, None)
-                if watch.fired == "stopped":
-                    raise _stopped()
-                if success:
-                    if allowance is not None:
-                        allowance.give_back(len(body))
-                    raise BodyError(BodyProblem.TOO_SLOW)
-                body = b""
-            _log(response, "GET", url, started, len(body))
-            return Reply(status, response.reason or "", response.headers, body)
+                yield Streamed(response.status_code, response.reason or "", response.headers, pieces)
+            finally:
+                pieces.close()
+
+
+def _pieces(
+    response: requests.Response,
+    url: str,
+    watch: Watch,
+    started: float,
+    max_bytes: int,
+    total: float,
+    allowance: Allowance | None,
+    *,
+    hold: bool,
+) -> Generator[bytes, None, None]:
+    """Yield the decoded body of a response under watch (see :func:`stream`), and log the request at its end."""
+    success = 200 <= response.status_code < 300
+    declared = response.headers.get("Content-Length", "").strip()
+    size = 0
+    error_body = b""
+    try:
+        if success and declared.isdigit() and int(declared) > max_bytes:
+            raise BodyError(BodyProblem.TOO_LARGE, f"{declared} declared")
+        if success:
+            for piece in iter_body(response, max_bytes=max_bytes, timeout=total, allowance=allowance, hold=hold):
+                size += len(piece)
+                yield piece
+        else:  # only its status is used: read a little, so that the connection may serve again
+            error_body = read_body(response, max_bytes=min(max_bytes, _ERROR_BODY_BYTES), timeout=total)
+    except BodyError as error:
+        _log(response, "GET", url, started, None)
+        if watch.fired == "stopped":
+            raise _stopped() from None
+        if watch.fired == "timeout" and error.problem is not BodyProblem.TOO_LARGE:
+            raise BodyError(BodyProblem.TOO_SLOW) from None
+        if success:
+            raise
+        return  # an error's status says enough
+    if watch.fired is not None:  # a body cut by the watchdog may look whole (no length given)
+        _log(response, "GET", url, started, None)
+        if watch.fired == "stopped":
+            raise _stopped()
+        if success:
+            if allowance is not None and hold:
+                allowance.give_back(size)
+            raise BodyError(BodyProblem.TOO_SLOW)
+        return
+    _log(response, "GET", url, started, size if success else len(error_body))
+    if error_body:
+        yield error_body
 
 
 def send(
@@ -332,58 +386,3 @@ def _log(response: requests.Response, method: str, url: str, started: float, siz
         received,
         time.monotonic() - started,
     )
-
-
-def read_body(
-    response: requests.Response,
-    *,
-    max_bytes: int,
-    timeout: float,
-    received: Callable[[int], None] | None = None,
-    allowance: Allowance | None = None,
-) -> bytes:
-    """Return a streamed response's decoded body, raising BodyError past ``max_bytes`` or ``timeout`` seconds.
-
-    Decompressed bytes are taken from ``allowance``, if given (and given back when the read fails).
-    ``received`` is told how many bytes came over the wire, however the read ended.
-    """
-    raw: Any = response.raw
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    size = taken = 0
-    try:
-        while True:
-            # read1 returns what one socket read brings, so a server trickling bytes cannot keep a single call
-            # busy past the deadline; a silent one is cut by the read timeout.
-            try:
-                chunk = raw.read1(_CHUNK_SIZE, decode_content=True)
-            except urllib3.exceptions.ReadTimeoutError as error:
-                raise BodyError(BodyProblem.READ_TIMEOUT, describe(error)) from None
-            except (urllib3.exceptions.HTTPError, OSError) as error:
-                raise BodyError(BodyProblem.TRUNCATED, describe(error)) from None
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > max_bytes:
-                raise BodyError(BodyProblem.TOO_LARGE)
-            if allowance is not None:
-                try:
-                    allowance.take(len(chunk))
-                    taken += len(chunk)
-                except BudgetExceeded as exceeded:
-                    if exceeded.alone:  # no wait can make it fit
-                        raise BodyError(
-                            BodyProblem.TOO_LARGE, f"over the memory budget of {exceeded.limit} bytes"
-                        ) from None
-                    raise BodyError(BodyProblem.OVER_BUDGET, f"{exceeded.limit} bytes") from None
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise BodyError(BodyProblem.TOO_SLOW)
-    except BodyError:
-        chunks.clear()
-        if allowance is not None:
-            allowance.give_back(taken)
-        raise
-    finally:
-        if received is not None:
-            received(raw.tell())

@@ -11,11 +11,11 @@ import enum
 import os
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Protocol, Self, TypeVar
 
 from thoth.package_releases.clean import clean_text, clean_validator
 from thoth.package_releases.normalize import normalize_name
@@ -30,16 +30,11 @@ from thoth.package_releases.sources.http import (
     new_session,
     retry_after,
     retryable_status,
+    stream,
 )
 from thoth.package_releases.sources.limits import DEFAULT_MEMORY_BUDGET, Allowance, MemoryBudget
-from thoth.package_releases.sources.pages import (
-    ACCEPT,
-    PageError,
-    ProjectPage,
-    as_serial,
-    parse_listing,
-    parse_project_page,
-)
+from thoth.package_releases.sources.listing import ProjectListing, read_listing
+from thoth.package_releases.sources.pages import ACCEPT, PageError, ProjectPage, as_serial, parse_project_page
 from thoth.package_releases.values import PageValidators
 
 _GONE_STATUSES: Final = frozenset({404, 410})
@@ -86,7 +81,7 @@ class ListingResult:
     """
 
     status: FetchStatus
-    projects: tuple[str, ...] = ()
+    projects: Sequence[str] = ()  # compact (sources/listed.py): PyPI lists some 600,000
     serials: Mapping[str, int] | None = None
     validators: PageValidators = PageValidators()
     error: str | None = None
@@ -120,7 +115,7 @@ def _not_modified_validators(old: PageValidators, headers: Mapping[str, str]) ->
     return PageValidators(etag=old.etag, last_modified=old.last_modified, serial=serial)
 
 
-def _new_validators(reply: Reply, body_serial: int | None) -> PageValidators:
+def _new_validators(reply: Reply | _ListingAnswer, body_serial: int | None) -> PageValidators:
     header_serial = as_serial(reply.headers.get("X-PyPI-Last-Serial"))
     # Validators are sent back as request headers and stored: one with a control character is dropped.
     return PageValidators(
@@ -281,22 +276,19 @@ class SimpleIndexClient:
         old = validators or PageValidators()
         url = f"{self.index_url}/"
         try:
-            # Fetched alone (before the pages): its body is bounded by the whole budget, not shared.
+            # Fetched alone (before the pages): its pieces are bounded by the whole budget, not shared.
             alone = Allowance(MemoryBudget(self._budget.limit))
-            reply = self._request(url, _conditional_headers(old), alone, listing=True)
-            if reply.status == 304:
-                return ListingResult(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, reply.headers))
-            if reply.status != 200:
-                raise _FetchFailedError(one_line(f"HTTP {reply.status} from {mask_url(url)}"))
-            try:
-                listing = parse_listing(reply.body, reply.headers.get("Content-Type", ""), url)
-            except PageError as exc:
-                raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
+            answer = self._retrying(url, lambda: self._listing_attempt(url, _conditional_headers(old), alone))
+            if answer.status == 304:
+                return ListingResult(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, answer.headers))
+            if answer.listing is None:
+                raise _FetchFailedError(one_line(f"HTTP {answer.status} from {mask_url(url)}"))
+            listing = answer.listing
             return ListingResult(
                 FetchStatus.OK,
                 projects=listing.names,
                 serials=listing.serials,
-                validators=_new_validators(reply, listing.serial),
+                validators=_new_validators(answer, listing.serial),
                 invalid_names=listing.invalid_names,
                 invalid_examples=listing.invalid_examples,
             )
@@ -343,41 +335,64 @@ class SimpleIndexClient:
             raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
         return page, _new_validators(reply, page.serial)
 
-    def _request(self, url: str, headers: Mapping[str, str], allowance: Allowance, *, listing: bool = False) -> Reply:
-        """Return the final response to a GET, retrying transient failures; raise _FetchFailedError.
+    def _request(self, url: str, headers: Mapping[str, str], allowance: Allowance) -> Reply:
+        """Return the final response to a page's GET, retrying transient failures; raise _FetchFailedError."""
+        return self._retrying(url, lambda: self._attempt(url, headers, allowance))
 
-        The project listing of a large index (PyPI's is ~30 MB) gets larger size and time limits than a page.
+    def _retrying(self, url: str, attempt: Callable[[], _A]) -> _A:
+        """Return the final answer of ``attempt`` (one request of ``url``), retrying transient failures.
+
+        Raises _FetchFailedError when the failures are final, or the attempts all failed.
         """
         attempts = self._retries + 1
         reason = ""
-        for attempt in range(attempts):
-            if self._cancelled.is_set() and attempt > 0:
+        for number in range(attempts):
+            if self._cancelled.is_set() and number > 0:
                 raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)}; not retried, the run is stopping"))
             asked: float | None = None
             try:
-                reply = self._attempt(url, headers, allowance, listing=listing)
+                answer = attempt()
             except RequestFailed as failure:
                 if not failure.retryable:
                     raise _FetchFailedError(one_line(f"{failure.reason} from {mask_url(url)}")) from None
                 reason = failure.reason
             else:
-                if not retryable_status(reply.status):
-                    return reply
-                reason = f"HTTP {reply.status}"
-                asked = retry_after(reply.headers.get("Retry-After"))
-            if attempt + 1 < attempts:
-                delay = backoff_delay(self._backoff, attempt, asked)
+                if not retryable_status(answer.status):
+                    return answer
+                reason = f"HTTP {answer.status}"
+                asked = retry_after(answer.headers.get("Retry-After"))
+            if number + 1 < attempts:
+                delay = backoff_delay(self._backoff, number, asked)
                 if delay > 0:
                     self._sleep(delay)
         plural = "s" if attempts > 1 else ""
         raise _FetchFailedError(one_line(f"{reason} from {mask_url(url)} after {attempts} attempt{plural}"))
 
-    def _attempt(self, url: str, headers: Mapping[str, str], allowance: Allowance, *, listing: bool = False) -> Reply:
+    def _attempt(self, url: str, headers: Mapping[str, str], allowance: Allowance) -> Reply:
         """Return one response with its whole body; raise RequestFailed."""
-        timeout = self._timeout * LISTING_LIMIT_FACTOR if listing else self._timeout
-        max_bytes = self._max_body_bytes * LISTING_LIMIT_FACTOR if listing else self._max_body_bytes
         try:
             return get(
+                self._session,
+                url,
+                timeout=self._timeout,
+                max_bytes=self._max_body_bytes,
+                headers=headers,
+                should_stop=self._cancelled.is_set,
+                allowance=allowance,
+            )
+        except BodyError as error:
+            raise _body_failure(error, self._max_body_bytes, self._timeout) from None
+
+    def _listing_attempt(self, url: str, headers: Mapping[str, str], allowance: Allowance) -> _ListingAnswer:
+        """Return one response to the listing's GET, a 200's body read as it arrives; raise RequestFailed.
+
+        The listing of a large index (PyPI's is ~30 MB) gets larger size and time limits than a page; it is
+        parsed piece by piece, never held whole (a parse error raises _FetchFailedError: it is not retried).
+        """
+        timeout = self._timeout * LISTING_LIMIT_FACTOR
+        max_bytes = self._max_body_bytes * LISTING_LIMIT_FACTOR
+        try:
+            with stream(
                 self._session,
                 url,
                 timeout=self._timeout,
@@ -386,9 +401,38 @@ class SimpleIndexClient:
                 headers=headers,
                 should_stop=self._cancelled.is_set,
                 allowance=allowance,
-            )
+            ) as answer:
+                if answer.status != 200:  # a listing only when it is a 200
+                    return _ListingAnswer(answer.status, answer.headers, None)
+                try:
+                    listing = read_listing(answer.pieces, answer.headers.get("Content-Type", ""), url)
+                except PageError as exc:
+                    raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
+                return _ListingAnswer(answer.status, answer.headers, listing)
         except BodyError as error:
             raise _body_failure(error, max_bytes, timeout) from None
+
+
+class _Answer(Protocol):
+    """What the retry rule looks at in an answer: its status and headers."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+_A = TypeVar("_A", bound=_Answer)
+
+
+@dataclass(frozen=True)
+class _ListingAnswer:
+    """The answer to a GET of the listing: its status and headers, and the listing (a 200's, parsed)."""
+
+    status: int
+    headers: Mapping[str, str]
+    listing: ProjectListing | None
 
 
 def _body_failure(error: BodyError, max_bytes: int, timeout: float) -> RequestFailed:
