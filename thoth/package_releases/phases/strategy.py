@@ -130,14 +130,28 @@ class ScanPlanner:
                 return ScanPlan(PROJECTS, "--scan-strategy projects (the listing is unchanged)", names)
             _LOGGER.info("The listing of %s is unchanged but carries no serial per project", report.url)
             return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
+        dropped = self._dropped(index, listing.projects)
         if listing.serials is None or not use_serials:
-            names = list(self._listed(listing.projects))
+            names = [*self._listed(listing.projects), *dropped]
             names.sort()
             reason = "the listing carries no serial per project" if use_serials else "--scan-strategy projects"
             return ScanPlan(PROJECTS, reason, names, ListingState(listing.validators, listing.serials is not None))
         forced = context.settings.scan_strategy == LISTING
         reason = "--scan-strategy listing" if forced else "the listing, read for the names anyway, carries serials"
-        return self._from_listing(index, report, cached, listing, self._listed(listing.projects), reason)
+        listed = itertools.chain(self._listed(listing.projects), dropped)
+        return self._from_listing(index, report, cached, listing, listed, reason)
+
+    def _dropped(self, index: IndexRow, projects: Sequence[str]) -> list[str]:
+        """Return this shard's projects found on an index before that its listing no longer lists, sorted.
+
+        They are requested once more: their ``404`` is a ``missing_package`` event (issue 13), and forgets them.
+        """
+        if index.id is None:
+            return []
+        context, state = self._context, self._context.store.state
+        found = context.db(lambda: state.page_names(index.url))
+        found.difference_update(projects)
+        return sorted(name for name in found if name not in self._monitored and context.owned(name))
 
     def _listed(self, projects: Iterable[str]) -> Iterator[str]:
         """Yield this shard's listed names, then its monitored names the listing lacks (the listing is not copied)."""
