@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import App, AppResult, KnowledgeGraph, WriteConfig, index_config
 from tests.support.graph import STATE
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.e2e
 
 APP_TIMEOUT = 120.0
 PKG = "events-pkg"
+METRIC = "thoth_package_releases"
 OTHER = "quiet-pkg"  # monitored too, never changed: it must never show up in an event
 
 
@@ -355,7 +358,7 @@ def test_a_steady_run_emits_nothing_and_writes_nothing(
 
 
 def test_a_trigger_without_events_fires_only_for_new_releases(
-    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
     model = {PKG: ["1.0", "2.0", "3.0"]}
     with IndexServer(model) as index:
@@ -377,7 +380,8 @@ def test_a_trigger_without_events_fires_only_for_new_releases(
         index.remove_version(PKG, "3.0")
         index.publish(PKG, "4.0")
         wheel = index.release_files(PKG, "2.0")[-1][0]
-        run = run_app("--config", config, env=env_for(receiver))
+        metrics = tmp_path / "metrics.prom"
+        run = run_app("--config", config, "--metrics-file", str(metrics), env=env_for(receiver))
 
         expected = [
             event("yanked", "1.0", url, {"reason": None}),
@@ -386,6 +390,9 @@ def test_a_trigger_without_events_fires_only_for_new_releases(
             event("new_release", "4.0", url),
         ]
         assert_events(run, expected)
+        counts = Counter(entry["kind"] for entry in expected)
+        (family,) = [f for f in text_string_to_metric_families(metrics.read_text()) if f.name == f"{METRIC}_events"]
+        assert {s.labels["kind"]: s.value for s in family.samples} == {k: float(counts[k]) for k in EVENT_KINDS}
         default = [r for r in receiver.requests if r.path.startswith("/release/")]
         assert [r.path for r in default] == [f"/release/{PKG}/4.0"]
         body = default[0].json()
