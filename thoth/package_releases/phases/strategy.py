@@ -149,18 +149,21 @@ class ScanPlanner:
                 yield name
         yield from sorted(extra)
 
-    def _listed_serials(self, serials: Mapping[str, int]) -> Iterator[tuple[str, int | None]]:
-        """Yield this shard's listed names and serials, then (with None) its monitored names the listing lacks.
+    def _with_serials(self, serials: Mapping[str, int], names: list[str] | None) -> Iterator[tuple[str, int | None]]:
+        """Yield the names to check that the listing has, with their serials, then (with None) those it lacks.
 
-        In one pass over the listing, with no lookups; ``serials`` has every listed name.
+        ``names``: the names to check (None: every listed name of this shard, and its monitored names). One pass
+        over the listing, with no lookup in it (a lookup in the compact listing is a bisection); ``serials`` has
+        every listed name.
         """
         owned = self._context.owned
-        extra = {name for name in self._monitored if owned(name)}
+        wanted = set(names) if names is not None else None
+        missing = wanted if wanted is not None else {name for name in self._monitored if owned(name)}
         for name, serial in serials.items():
-            if owned(name):
-                extra.discard(name)
+            if name in wanted if wanted is not None else owned(name):
+                missing.discard(name)
                 yield name, serial
-        for name in sorted(extra):
+        for name in sorted(missing):
             yield name, None
 
     # -- the listing's serials -----------------------------------------------------------------------------
@@ -186,8 +189,7 @@ class ScanPlanner:
         old, new = cached.validators.serial if cached else None, listing.validators.serial
         selection = _Selection() if old is not None and new is not None and new < old else None
         if selection is None:
-            entries = self._listed_serials(serials) if names is None else ((n, serials.get(n)) for n in names)
-            selection = self._select(index, entries, listed=True)
+            selection = self._select(index, self._with_serials(serials, names), listed=True)
         else:
             selection.backwards = f"serial {new} below the last listing's {old}"
         if selection.backwards is None:
