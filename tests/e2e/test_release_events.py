@@ -486,11 +486,6 @@ def test_an_event_waits_in_the_outbox_while_the_receiver_is_down(
         assert later.notifications == {"sent": 1, "failed": 0, "pending": 0, "dead": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 (ev-detect): in all-packages mode a project dropped from the listing is never requested again,"
-    " so its 404 (missing_package) is never seen; package-update-job took a project missing from the listing as gone",
-)
 def test_a_project_dropped_from_the_listing_in_all_packages_mode(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:
