@@ -193,11 +193,6 @@ def test_a_file_hash_changed_against_the_graph_artifacts(
         assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 (ev-detect): in all-packages mode a project dropped from the listing is never requested again,"
-    " so its 404 (missing_package) is never seen; package-update-job took a project missing from the listing as gone",
-)
 def test_a_project_dropped_from_the_listing_in_all_packages_mode(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
 ) -> None:

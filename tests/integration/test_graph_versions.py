@@ -25,7 +25,7 @@ URL = "https://index.example/simple"
 @pytest.fixture
 def storages(database_url: str) -> Iterator[Any]:
     """thoth-storages' GraphDatabase on the test's database (connected without its KNOWLEDGE_GRAPH_* variables)."""
-    from thoth.storages import GraphDatabase
+    from thoth.storages.graph.postgres import GraphDatabase
 
     graph = GraphDatabase()
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://", 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
 import hashlib
 import html
 import json
@@ -24,10 +25,11 @@ def normalize(name: str) -> str:
 
 def synthetic_projects(count: int, versions: int) -> dict[str, list[str]]:
     """Return ``count`` projects ``pkg-00001``... with ``versions`` versions ``1.0.0``, ``1.0.1``... each."""
-    return {f"pkg-{i:05d}": [f"1.{v // 10}.{v % 10}" for v in range(versions)] for i in range(1, count + 1)}
+    shared = [f"1.{v // 10}.{v % 10}" for v in range(versions)]  # one string per version for all projects
+    return {f"pkg-{i:05d}": list(shared) for i in range(1, count + 1)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Project:
     """A project of the model: its versions with the serial each was published at, its last change."""
 
@@ -50,12 +52,39 @@ class ReleaseChanges:
 
 @dataclass(frozen=True)
 class Page:
-    """A rendered page with its ETag and the heads of its 200 and 304 responses."""
+    """A rendered page with its ETag and the heads of its 200 and 304 responses (and its gzip form, if any)."""
 
     body: bytes
     etag: str
     head_200: bytes
     head_304: bytes
+    gzip_body: bytes | None = None
+    gzip_head_200: bytes = b""
+
+
+def page_etag(key: str, content_type: str, serial: int, variant: str = "") -> str:
+    """The strong ETag of a page at a serial, known without rendering it (every change bumps the serial)."""
+    material = f"{key}\0{content_type}\0{serial}\0{variant}".encode()
+    return f'"{hashlib.sha1(material, usedforsecurity=False).hexdigest()}"'
+
+
+def gzip_etag(etag: str) -> str:
+    """The ETag of a page's gzip-encoded form (a representation of its own)."""
+    return etag[:-1] + '-gzip"'
+
+
+def validator_head(etag: str, serial: int, modified: float) -> bytes:
+    """The validator headers of a page: its ETag, serial and Last-Modified (the whole head of a 304)."""
+    return header_block(_validators(etag, serial, modified))
+
+
+def _validators(etag: str, serial: int, modified: float) -> list[tuple[str, str]]:
+    return [
+        ("ETag", etag),
+        ("X-PyPI-Last-Serial", str(serial)),
+        ("Last-Modified", email.utils.formatdate(modified, usegmt=True)),
+        ("Vary", "Accept, Accept-Encoding"),
+    ]
 
 
 def file_entries(name: str, version: str) -> list[tuple[str, str, int]]:
@@ -140,9 +169,12 @@ def render_project(
 def render_listing(projects: Iterable[Project], content_type: str, *, serial: int, with_serials: bool) -> bytes:
     """The project listing (``/simple/``), with each project's serial in JSON when asked for."""
     if content_type == JSON_CONTENT_TYPE:
-        entries = [{"name": p.name, "_last-serial": p.serial} if with_serials else {"name": p.name} for p in projects]
-        document = {"meta": {"api-version": "1.1", "_last-serial": str(serial)}, "projects": entries}
-        return json.dumps(document, separators=(",", ":")).encode()
+        # Hand-assembled (json.dumps only for the names): a 600,000-project listing in well under a second.
+        if with_serials:
+            entries = ",".join(f'{{"name":{json.dumps(p.name)},"_last-serial":{p.serial}}}' for p in projects)
+        else:
+            entries = ",".join(f'{{"name":{json.dumps(p.name)}}}' for p in projects)
+        return f'{{"meta":{{"api-version":"1.1","_last-serial":"{serial}"}},"projects":[{entries}]}}'.encode()
     links = "".join(f'<a href="/simple/{normalize(p.name)}/">{html.escape(p.name)}</a><br/>\n' for p in projects)
     return (
         '<!DOCTYPE html>\n<html>\n<head>\n<meta name="pypi:repository-version" content="1.1">\n'
@@ -150,15 +182,33 @@ def render_listing(projects: Iterable[Project], content_type: str, *, serial: in
     ).encode()
 
 
-def make_page(body: bytes, content_type: str, serial: int, modified: float) -> Page:
-    """A page with its strong ETag, serial and Last-Modified headers."""
-    digest = hashlib.sha1(body + content_type.encode() + str(serial).encode(), usedforsecurity=False).hexdigest()
-    etag = f'"{digest}"'
-    common = [
-        ("ETag", etag),
-        ("X-PyPI-Last-Serial", str(serial)),
-        ("Last-Modified", email.utils.formatdate(modified, usegmt=True)),
-        ("Vary", "Accept"),
-    ]
+def make_page(
+    body: bytes,
+    content_type: str,
+    serial: int,
+    modified: float,
+    *,
+    etag: str | None = None,
+    compress: bool = False,
+) -> Page:
+    """A page with its strong ETag (given, or a digest of the body), serial and Last-Modified headers.
+
+    ``compress`` adds its gzip-encoded form, with an ETag of its own.
+    """
+    if etag is None:
+        digest = hashlib.sha1(body + content_type.encode() + str(serial).encode(), usedforsecurity=False).hexdigest()
+        etag = f'"{digest}"'
+    common = _validators(etag, serial, modified)
     head_200 = header_block([("Content-Type", content_type), ("Content-Length", str(len(body))), *common])
-    return Page(body, etag, head_200, header_block(common))
+    if not compress:
+        return Page(body, etag, head_200, header_block(common))
+    packed = gzip.compress(body, compresslevel=6, mtime=0)
+    gzip_head = header_block(
+        [
+            ("Content-Type", content_type),
+            ("Content-Encoding", "gzip"),
+            ("Content-Length", str(len(packed))),
+            *_validators(gzip_etag(etag), serial, modified),
+        ]
+    )
+    return Page(body, etag, head_200, header_block(common), packed, gzip_head)

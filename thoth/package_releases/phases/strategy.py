@@ -95,7 +95,7 @@ class ScanPlanner:
         if listing.status is FetchStatus.NOT_MODIFIED:
             if cached is None or not cached.project_serials:
                 return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
-            selection = self._select(index, names, None)
+            selection = self._select(index, ((name, None) for name in names), listed=False)
             if selection.unserialed <= threshold:
                 reason = "the listing is unchanged: only monitored projects and those without a stored serial"
                 return self._listing_plan(report, selection, reason, None)
@@ -130,14 +130,27 @@ class ScanPlanner:
                 return ScanPlan(PROJECTS, "--scan-strategy projects (the listing is unchanged)", names)
             _LOGGER.info("The listing of %s is unchanged but carries no serial per project", report.url)
             return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
+        dropped = self._dropped(index, listing.projects)
         if listing.serials is None or not use_serials:
-            names = list(self._listed(listing.projects))
+            names = [*self._listed(listing.projects), *dropped]
             names.sort()
             reason = "the listing carries no serial per project" if use_serials else "--scan-strategy projects"
             return ScanPlan(PROJECTS, reason, names, ListingState(listing.validators, listing.serials is not None))
         forced = context.settings.scan_strategy == LISTING
         reason = "--scan-strategy listing" if forced else "the listing, read for the names anyway, carries serials"
-        return self._from_listing(index, report, cached, listing, self._listed(listing.projects), reason)
+        return self._from_listing(index, report, cached, listing, None, reason, dropped=dropped)
+
+    def _dropped(self, index: IndexRow, projects: Sequence[str]) -> list[str]:
+        """Return this shard's projects found on an index before that its listing no longer lists, sorted.
+
+        They are requested once more: their ``404`` is a ``missing_package`` event (issue 13), and forgets them.
+        """
+        if index.id is None:
+            return []
+        context, state = self._context, self._context.store.state
+        found = context.db(lambda: state.page_names(index.url))
+        found.difference_update(projects)
+        return sorted(name for name in found if name not in self._monitored and context.owned(name))
 
     def _listed(self, projects: Iterable[str]) -> Iterator[str]:
         """Yield this shard's listed names, then its monitored names the listing lacks (the listing is not copied)."""
@@ -149,6 +162,25 @@ class ScanPlanner:
                 yield name
         yield from sorted(extra)
 
+    def _with_serials(
+        self, serials: Mapping[str, int], names: list[str] | None, dropped: Sequence[str] = ()
+    ) -> Iterator[tuple[str, int | None]]:
+        """Yield the names to check that the listing has, with their serials, then (with None) those it lacks.
+
+        ``names``: the names to check (None: every listed name of this shard, and its monitored names). One pass
+        over the listing, with no lookup in it (a lookup in the compact listing is a bisection); ``serials`` has
+        every listed name.
+        """
+        owned = self._context.owned
+        wanted = set(names) if names is not None else None
+        missing = wanted if wanted is not None else {name for name in self._monitored if owned(name)}.union(dropped)
+        for name, serial in serials.items():
+            if name in wanted if wanted is not None else owned(name):
+                missing.discard(name)
+                yield name, serial
+        for name in sorted(missing):
+            yield name, None
+
     # -- the listing's serials -----------------------------------------------------------------------------
 
     def _from_listing(
@@ -157,42 +189,49 @@ class ScanPlanner:
         report: IndexReport,
         cached: ListingState | None,
         listing: ListingResult,
-        names: Iterable[str],
+        names: list[str] | None,
         reason: str,
+        *,
+        dropped: Sequence[str] = (),
     ) -> ScanPlan:
-        """Plan from a listing read in full: by its serials when they are trustworthy, else every project."""
+        """Plan from a listing read in full: by its serials when they are trustworthy, else every project.
+
+        ``names``: those to check (only_if_package_seen mode), their serials looked up; None: every listed name.
+        """
         remembered = ListingState(listing.validators, project_serials=listing.serials is not None)
-        if listing.serials is None:
-            return ScanPlan(PROJECTS, "the listing carries no serial per project", sorted(names), remembered)
+        serials = listing.serials
+        if serials is None:
+            everything = names if names is not None else sorted([*self._listed(listing.projects), *dropped])
+            return ScanPlan(PROJECTS, "the listing carries no serial per project", everything, remembered)
         old, new = cached.validators.serial if cached else None, listing.validators.serial
         selection = _Selection() if old is not None and new is not None and new < old else None
         if selection is None:
-            selection = self._select(index, names, listing.serials)
+            selection = self._select(index, self._with_serials(serials, names, dropped), listed=True)
         else:
             selection.backwards = f"serial {new} below the last listing's {old}"
         if selection.backwards is None:
             return self._listing_plan(report, selection, reason, remembered)
         reason = f"the listing's serials went backwards ({selection.backwards}): not trusted, all projects requested"
         _LOGGER.warning("Index %s: %s", report.url, reason)
-        everything = names if isinstance(names, list) else list(self._listed(listing.projects))
-        return ScanPlan(PROJECTS, reason, sorted(everything))
+        everything = names if names is not None else sorted([*self._listed(listing.projects), *dropped])
+        return ScanPlan(PROJECTS, reason, everything)
 
-    def _select(self, index: IndexRow, names: Iterable[str], serials: Mapping[str, int] | None) -> _Selection:
-        """Choose the projects to request by their listed serials (None: the listing is unchanged since the last run).
+    def _select(self, index: IndexRow, entries: Iterable[tuple[str, int | None]], *, listed: bool) -> _Selection:
+        """Choose the projects to request from (name, listed serial or None) entries, against the stored serials.
 
+        ``listed`` False: the listing is unchanged since the last run (it answered 304; no serials come with it).
         Chosen: a listed serial above the stored one, no stored serial, or (unchanged listing) a monitored name;
         a name the listing lacks is chosen when it was found before or is monitored, else it is not on the index.
         """
         context, selection = self._context, _Selection()
         state, monitored = context.store.state, self._monitored
-        iterator = iter(names)
+        iterator = iter(entries)
         while batch := list(itertools.islice(iterator, SELECT_BATCH)):
-            stored = context.db(partial(state.page_validators, index.url, batch))
-            for name in batch:
+            stored = context.db(partial(state.page_validators, index.url, [name for name, _ in batch]))
+            for name, serial_listed in batch:
                 previous = stored.get(name)
                 serial = previous.serial if previous is not None else None
-                listed = serials.get(name) if serials is not None else None
-                if serials is not None and listed is None:
+                if listed and serial_listed is None:
                     if previous is None and name not in monitored:
                         selection.absent.append(name)
                         continue
@@ -200,10 +239,10 @@ class ScanPlanner:
                 elif serial is None:
                     selection.unserialed += 1
                     selection.chosen.append(name)
-                elif listed is not None and listed < serial:
-                    selection.backwards = f"{name} listed at {listed}, stored at {serial}"
+                elif serial_listed is not None and serial_listed < serial:
+                    selection.backwards = f"{name} listed at {serial_listed}, stored at {serial}"
                     return selection
-                elif (name not in monitored) if serials is None else unchanged(listed, previous):
+                elif unchanged(serial_listed, previous) if listed else name not in monitored:
                     selection.skipped += 1
                 else:
                     selection.chosen.append(name)
