@@ -141,6 +141,7 @@ def test_a_404_of_a_project_read_before_marks_its_versions_missing(store: Store,
     gone = kept["foo"]
     assert gone is not None
     assert gone.gone
+    assert store.state.page_validators(INDEX, ["foo"]) == {}  # forgotten: not requested again for its listing
 
 
 def test_artifact_hashes_are_read_for_a_chunk_as_thoth_storages_reads_them(store: Store, database_url: str) -> None:

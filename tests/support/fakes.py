@@ -173,6 +173,8 @@ class FakeStore:
         self.recorded.append(sorted(set(found) | set(pages)))
         for release in missing:
             self.graph.versions[index.id][release.package_name].add(release.package_version)
+        for name in not_found:  # a project found before answers 404: forgotten, as the real store does
+            self.state.pages.pop((index.url, name), None)
         for name, validators in pages.items():
             self.state.pages[index.url, name] = validators
         return ChunkOutcome(tuple(missing), 0, events)

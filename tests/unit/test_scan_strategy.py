@@ -103,6 +103,28 @@ def test_a_listing_whose_serials_went_backwards_is_not_trusted(
     assert edges.store.state.listings == {}  # the untrusted listing is not remembered
 
 
+@pytest.mark.parametrize("strategy", ["listing", "projects"])
+def test_a_project_dropped_from_the_listing_is_requested_once_more_then_forgotten(
+    tmp_path: Path, edges: FakeEdges, strategy: str
+) -> None:
+    # In all-packages mode the names come from the listing: a project removed from the index leaves it. Its 404
+    # is what tells a removal (missing_package, issue 13), so it is requested once more; the 404 forgets it.
+    index = serve(edges, {"alpha": ["1.0"], "beta": ["1.0"]})
+    index.listing_serials = {"alpha": 1, "beta": 1}
+    run(tmp_path, edges, ALL, scan_strategy=strategy)
+    del index.projects["beta"]
+    index.listing_serials = {"alpha": 1}
+    index.requested.clear()
+
+    run(tmp_path, edges, ALL, scan_strategy=strategy)
+
+    assert "beta" in index.requested
+    assert (PYPI, "beta") not in edges.store.state.pages
+    index.requested.clear()
+    run(tmp_path, edges, ALL, scan_strategy=strategy)
+    assert "beta" not in index.requested
+
+
 @pytest.mark.parametrize("config", [SEEN, ALL], ids=["only-seen", "all-packages"])
 def test_a_listing_without_serials_never_skips_a_project(tmp_path: Path, edges: FakeEdges, config: str) -> None:
     index = serve(edges, {"alpha": ["1.0"], "beta": ["1.0"]}, known=["alpha", "beta"])  # no listing_serials

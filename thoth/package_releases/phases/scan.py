@@ -35,7 +35,7 @@ class Fetched:
     found: dict[str, tuple[str, ...]] = field(default_factory=dict)
     validators: dict[str, PageValidators] = field(default_factory=dict)
     pages: dict[str, ProjectPage] = field(default_factory=dict)
-    not_found: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)  # answered 404, found before
 
 
 class ScanPhase:
@@ -204,7 +204,8 @@ class ScanPhase:
                 fetched.validators[result.project] = result.validators
         elif status is FetchStatus.NOT_FOUND:
             report.add_not_found(result.project)
-            fetched.not_found.append(result.project)
+            if previous is not None:  # found before: compared (missing_package), then forgotten
+                fetched.not_found.append(result.project)
         elif status is FetchStatus.STALE:
             report.stale += 1
             stale = mask_text(clean_text(result.error or "stale page"))

@@ -129,14 +129,27 @@ class ScanPlanner:
             if not use_serials:
                 return ScanPlan(PROJECTS, "--scan-strategy projects (the listing is unchanged)", names)
             return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
+        dropped = self._dropped(index, listing.projects)
         if listing.serials is None or not use_serials:
-            names = list(self._listed(listing.projects))
+            names = [*self._listed(listing.projects), *dropped]
             names.sort()
             reason = "the listing carries no serial per project" if use_serials else "--scan-strategy projects"
             return ScanPlan(PROJECTS, reason, names, ListingState(listing.validators, listing.serials is not None))
         forced = context.settings.scan_strategy == LISTING
         reason = "--scan-strategy listing" if forced else "the listing, read for the names anyway, carries serials"
-        return self._from_listing(index, report, cached, listing, None, reason)
+        return self._from_listing(index, report, cached, listing, None, reason, dropped=dropped)
+
+    def _dropped(self, index: IndexRow, projects: Sequence[str]) -> list[str]:
+        """Return this shard's projects found on an index before that its listing no longer lists, sorted.
+
+        They are requested once more: their ``404`` is a ``missing_package`` event (issue 13), and forgets them.
+        """
+        if index.id is None:
+            return []
+        context, state = self._context, self._context.store.state
+        found = context.db(lambda: state.page_names(index.url))
+        found.difference_update(projects)
+        return sorted(name for name in found if name not in self._monitored and context.owned(name))
 
     def _listed(self, projects: Iterable[str]) -> Iterator[str]:
         """Yield this shard's listed names, then its monitored names the listing lacks (the listing is not copied)."""
@@ -148,7 +161,9 @@ class ScanPlanner:
                 yield name
         yield from sorted(extra)
 
-    def _with_serials(self, serials: Mapping[str, int], names: list[str] | None) -> Iterator[tuple[str, int | None]]:
+    def _with_serials(
+        self, serials: Mapping[str, int], names: list[str] | None, dropped: Sequence[str] = ()
+    ) -> Iterator[tuple[str, int | None]]:
         """Yield the names to check that the listing has, with their serials, then (with None) those it lacks.
 
         ``names``: the names to check (None: every listed name of this shard, and its monitored names). One pass
@@ -157,7 +172,7 @@ class ScanPlanner:
         """
         owned = self._context.owned
         wanted = set(names) if names is not None else None
-        missing = wanted if wanted is not None else {name for name in self._monitored if owned(name)}
+        missing = wanted if wanted is not None else {name for name in self._monitored if owned(name)}.union(dropped)
         for name, serial in serials.items():
             if name in wanted if wanted is not None else owned(name):
                 missing.discard(name)
@@ -175,6 +190,8 @@ class ScanPlanner:
         listing: ListingResult,
         names: list[str] | None,
         reason: str,
+        *,
+        dropped: Sequence[str] = (),
     ) -> ScanPlan:
         """Plan from a listing read in full: by its serials when they are trustworthy, else every project.
 
@@ -183,19 +200,20 @@ class ScanPlanner:
         remembered = ListingState(listing.validators, project_serials=listing.serials is not None)
         serials = listing.serials
         if serials is None:
-            everything = names if names is not None else sorted(self._listed(listing.projects))
+            everything = names if names is not None else sorted([*self._listed(listing.projects), *dropped])
             return ScanPlan(PROJECTS, "the listing carries no serial per project", everything, remembered)
         old, new = cached.validators.serial if cached else None, listing.validators.serial
         selection = _Selection() if old is not None and new is not None and new < old else None
         if selection is None:
-            selection = self._select(index, self._with_serials(serials, names), listed=True)
+            selection = self._select(index, self._with_serials(serials, names, dropped), listed=True)
         else:
             selection.backwards = f"serial {new} below the last listing's {old}"
         if selection.backwards is None:
             return self._listing_plan(report, selection, reason, remembered)
         reason = f"the listing's serials went backwards ({selection.backwards}): not trusted, all projects requested"
         _LOGGER.warning("Index %s: %s", report.url, reason)
-        return ScanPlan(PROJECTS, reason, names if names is not None else sorted(self._listed(listing.projects)))
+        everything = names if names is not None else sorted([*self._listed(listing.projects), *dropped])
+        return ScanPlan(PROJECTS, reason, everything)
 
     def _select(self, index: IndexRow, entries: Iterable[tuple[str, int | None]], *, listed: bool) -> _Selection:
         """Choose the projects to request from (name, listed serial or None) entries, against the stored serials.

@@ -127,6 +127,7 @@ class Store:
             self.state.save_snapshots_in(cursor, index.url, detection.snapshots or {})
             events = _events(new, detection)
             queued = self.state.enqueue(cursor, events, notifier) if notifier else 0
+            self.state.forget_pages_in(cursor, index.url, not_found)
             self.state.save_page_state(cursor, index.url, pages)
         return ChunkOutcome(tuple(new), queued, events)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -372,6 +372,14 @@ class JobState:
             rows,
             page_size=len(rows),
         )
+
+    def forget_pages_in(self, cursor: Cursor, index_url: str, names: Collection[str]) -> None:
+        """Forget the validators of projects an index no longer has (``404``): they are not found there any more."""
+        if names:
+            cursor.execute(
+                f"DELETE FROM {_STATE}.page_state WHERE index_url = %s AND project = ANY(%s)",
+                (index_url, sorted(names)),
+            )
 
     def save_page_state(self, cursor: Cursor, index_url: str, pages: Mapping[str, PageValidators]) -> None:
         """Remember the validators of the project pages of an index."""
