@@ -36,7 +36,7 @@ from tests.support.servers import (
     rss_updates,
 )
 from thoth.package_releases.releases import shard_of
-from thoth.package_releases.store.state import STATE_MIGRATIONS
+from thoth.package_releases.store.state_schema import STATE_MIGRATIONS
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from thoth.package_releases.notifications import DeliveryPolicy, deliver_pending
 from thoth.package_releases.report import NotificationCounts
 from thoth.package_releases.sources.pages import DistributionFile, ProjectPage
 from thoth.package_releases.store import Store
-from thoth.package_releases.store.state import STATE_MIGRATIONS
+from thoth.package_releases.store.state_schema import STATE_MIGRATIONS
 from thoth.package_releases.values import (
     MISSING_PACKAGE,
     NEW_RELEASE,

@@ -15,7 +15,7 @@ from tests.support.store import INDEX, query, registered_index
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.store import SchemaError, Store
 from thoth.package_releases.store.schema import head_revision
-from thoth.package_releases.store.state import STATE_MIGRATIONS
+from thoth.package_releases.store.state_schema import STATE_MIGRATIONS
 from thoth.package_releases.values import NEW_RELEASE, ListingState, PageValidators, ReleaseEvent
 
 pytestmark = pytest.mark.integration
