@@ -211,3 +211,10 @@ def test_a_project_dropped_from_the_listing_in_all_packages_mode(
 
         assert_events(run, [event("missing_package", None, url, name="unmonitored-pkg")])
         assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [True]}
+        assert_events(run_app("--config", config, env=env_for(receiver)), [])  # still gone: no news
+
+        index.restore_project("unmonitored-pkg")  # listed again
+        back = run_app("--config", config, env=env_for(receiver))
+
+        assert_events(back, [event("reappeared", "3.0", url, name="unmonitored-pkg")])
+        assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [False]}
