@@ -198,6 +198,7 @@ class FakeIndex:
         self.listing_serials: Mapping[str, int] | None = None  # a serial per project in the listing (PEP 691)
         self.listing_answers_304 = False  # the listing answers 304 to the validators it gave
         self.listing_requests = 0  # how many times the listing was asked for
+        self.listing_error: str | None = None  # why the listing fails (None: it answers)
         self.page_serials: Mapping[str, int] | None = None  # a page's serial (default: its listing serial)
 
     def fetch_many(
@@ -225,6 +226,10 @@ class FakeIndex:
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
         self.listing_requests += 1
+        if self.listing_error is not None:
+            return ListingResult(
+                status=FetchStatus.FAILED, validators=validators or PageValidators(), error=self.listing_error
+            )
         given = PageValidators(etag="L")
         if self.listing_answers_304 and validators == given:
             return ListingResult(status=FetchStatus.NOT_MODIFIED, validators=given)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
+from thoth.package_releases.sources import listed
 from thoth.package_releases.sources.documents import PageError
 from thoth.package_releases.sources.listed import INVALID_EXAMPLES, ListingBuilder
 
@@ -99,3 +100,18 @@ def test_many_names_are_found_in_both_orders() -> None:
     assert serials is not None
     assert all(serials[name] == serial for name, serial in listed[::97])
     assert sorted(names) == sorted(name for name, _ in listed)
+
+
+@pytest.mark.parametrize("run", [1, 2, 7, 64, 10_000])
+def test_names_sorted_in_runs_and_merged_are_the_same(monkeypatch: pytest.MonkeyPatch, run: int) -> None:
+    monkeypatch.setattr(listed, "_RUN", run)
+    entries = [(f"p{(index * 7919) % 300}", index) for index in range(500)]  # repeats across the runs
+    names, serials = built(*entries)
+
+    firsts: dict[str, int] = {}
+    for name, serial in entries:
+        firsts[name] = max(firsts.get(name, serial), serial)
+    assert names == tuple(firsts)
+    assert serials is not None
+    assert dict(serials.items()) == firsts
+    assert all(serials[name] == serial for name, serial in firsts.items())

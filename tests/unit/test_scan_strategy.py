@@ -192,6 +192,23 @@ def test_a_304_leaving_many_names_without_a_serial_reads_the_listing_again(tmp_p
     assert (report.indexes[0].not_found, report.indexes[0].skipped_by_serial) == (2, 2)
 
 
+def test_a_listing_that_cannot_be_read_in_only_seen_mode_falls_back_to_every_project(
+    tmp_path: Path, edges: FakeEdges
+) -> None:
+    index = serve(edges, {"alpha": ["1.0"], "beta": ["1.0"]}, known=["alpha", "beta"])
+    index.listing_error = "HTTP 503"
+    remember(edges, alpha=1, beta=1)
+
+    report = run(tmp_path, edges, scan_strategy="listing")
+
+    assert sorted(index.requested) == ["alpha", "beta"]
+    (scanned,) = report.indexes
+    assert (scanned.listing, scanned.strategy) == ("failed", "projects")
+    assert scanned.strategy_reason == "the listing could not be read (HTTP 503): every project is requested"
+    assert scanned.error is None
+    assert report.succeeded
+
+
 # -- what auto picks ---------------------------------------------------------------------------------------------
 
 

@@ -128,7 +128,6 @@ class ScanPlanner:
             names = sorted({name for name in pages if context.owned(name)}.union(monitored))
             if not use_serials:
                 return ScanPlan(PROJECTS, "--scan-strategy projects (the listing is unchanged)", names)
-            _LOGGER.info("The listing of %s is unchanged but carries no serial per project", report.url)
             return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
         dropped = self._dropped(index, listing.projects)
         if listing.serials is None or not use_serials:

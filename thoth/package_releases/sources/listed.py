@@ -7,7 +7,7 @@ integers. About 40 bytes a project, where a tuple of strings and a dict of seria
 
 from __future__ import annotations
 
-import itertools
+import heapq
 from array import array
 from bisect import bisect_left
 from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
@@ -19,6 +19,8 @@ from thoth.package_releases.sources.documents import PageError
 
 # How many invalid listed names a listing's report shows.
 INVALID_EXAMPLES: Final = 5
+# How many names are sorted at once (their keys held together); more are sorted in runs and merged.
+_RUN: Final = 1 << 20
 
 
 class ListedNames(Sequence[str]):
@@ -150,7 +152,9 @@ class _Values(ValuesView[int]):
 class ListingBuilder:
     """The names (and serials) of a listing as they are read: valid ones normalized and kept, the others counted.
 
-    ``build`` packs the names kept compactly, each once (the first place, the highest serial).
+    The names kept are packed as they come (one buffer, offsets); ``build`` sorts them in runs of bounded size,
+    merged, so that memory stays near that of the packed names, and keeps each name once (the first place,
+    the highest serial).
     """
 
     def __init__(self, max_names: int, *, serials: bool) -> None:
@@ -159,7 +163,8 @@ class ListingBuilder:
         self.listed = 0
         self.invalid = 0
         self.examples: list[str] = []
-        self._names: list[str] = []
+        self._blob = bytearray()  # the names kept, in listing order, each ending with a newline
+        self._starts = array("q", [0])
         self._serials: array[int] | None = array("q") if serials else None
 
     def add(self, raw: str, serial: int | None = None) -> None:
@@ -173,7 +178,9 @@ class ListingBuilder:
             if len(self.examples) < INVALID_EXAMPLES:
                 self.examples.append(shown(raw))
             return
-        self._names.append(normalize_name(name))
+        self._blob += normalize_name(name).encode("ascii")
+        self._blob += b"\n"
+        self._starts.append(len(self._blob))
         if self._serials is not None:
             if serial is None:
                 self._serials = None
@@ -182,22 +189,59 @@ class ListingBuilder:
 
     def build(self) -> tuple[ListedNames, ListedSerials | None]:
         """Return the names kept, each once in the order first listed, and their serials (None when incomplete)."""
-        names, serials = self._names, self._serials
-        self._names, self._serials = [], None
-        ordered = sorted(names)
-        ordered = [name for name, _ in itertools.groupby(ordered)]  # each once
+        listed_serials = self._serials
+        count = len(self._starts) - 1
+        blob = bytearray()  # the names, sorted, each once
         starts = array("q", [0])
-        starts.extend(itertools.accumulate(len(name) + 1 for name in ordered))
-        blob = "\n".join(itertools.chain(ordered, [""])).encode("ascii")  # each name ends with a newline
-        listed = array("q")
-        by_sorted_index = array("q", bytes(8 * len(ordered))) if serials is not None else None
-        seen = bytearray(len(ordered))
-        for place, name in enumerate(names):
-            at = bisect_left(ordered, name)
-            if by_sorted_index is not None and serials is not None:
-                by_sorted_index[at] = max(by_sorted_index[at], serials[place]) if seen[at] else serials[place]
-            if not seen[at]:
-                seen[at] = 1
-                listed.append(at)
-        result = ListedNames(blob, starts, listed)
-        return result, None if by_sorted_index is None else ListedSerials(result, by_sorted_index)
+        sorted_serials = array("q")
+        sorted_index = array("q", [-1]) * count  # of each listed place; -1 for a repeat
+        previous = b""
+        for key in self._sorted_keys():
+            cut = key.index(b"\n") + 1
+            name, place = key[:cut], int.from_bytes(key[cut:], "big")
+            serial = 0 if listed_serials is None else listed_serials[place]
+            if name == previous:  # a repeat, listed later (places break the ties)
+                sorted_serials[-1] = max(sorted_serials[-1], serial)
+                continue
+            previous = name
+            sorted_index[place] = len(starts) - 1
+            blob += name
+            starts.append(len(blob))
+            sorted_serials.append(serial)
+        self._serials = None
+        names = ListedNames(bytes(blob), starts, array("q", (index for index in sorted_index if index >= 0)))
+        return names, None if listed_serials is None else ListedSerials(names, sorted_serials)
+
+    def _sorted_keys(self) -> Iterator[bytes]:
+        """Yield each name kept with its place (the name, a newline, 4 bytes) in order: runs sorted, then merged.
+
+        The packed names are dropped once the keys are made; each key is dropped once it is consumed.
+        """
+        blob, starts = bytes(self._blob), self._starts
+        self._blob, self._starts = bytearray(), array("q", [0])
+        count = len(starts) - 1
+        runs: list[bytes] = []
+        for first in range(0, count, _RUN):
+            keys = [
+                blob[starts[place] : starts[place + 1]] + place.to_bytes(4, "big")
+                for place in range(first, min(first + _RUN, count))
+            ]
+            keys.sort(reverse=True)
+            if count <= _RUN:
+                del blob, starts
+                while keys:
+                    yield keys.pop()
+                return
+            runs.append(b"".join(reversed(keys)))
+            keys.clear()
+        del blob, starts
+        yield from heapq.merge(*map(_run_keys, runs))
+
+
+def _run_keys(run: bytes) -> Iterator[bytes]:
+    """Yield the keys of a sorted run (each a name, its newline, and 4 bytes)."""
+    position = 0
+    while position < len(run):
+        end = run.index(b"\n", position) + 5
+        yield run[position:end]
+        position = end
