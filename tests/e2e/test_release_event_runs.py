@@ -295,3 +295,24 @@ def test_a_project_never_found_on_the_index_is_never_missing(
         assert first.index(url)["not_found"] == again.index(url)["not_found"] == 1
         assert missing_flags(kg, url)[("ghost-pkg", "1.0")] == [False]
         assert [r.path for r in receiver.requests] == [f"/release/{PKG}/1.0"]
+
+
+def test_sharded_runs_each_report_the_events_of_their_own_projects(
+    run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
+) -> None:
+    model = {PKG: ["1.0", "2.0"], OTHER: ["0.1"]}
+    with IndexServer(model) as index:
+        url = index.base_url
+        config = write_config(events_config(url, ["yanked"]))
+        shards = [functools.partial(run_app, "--shard-count", "2", "--shard-index", str(i)) for i in range(2)]
+        firsts = [shard("--config", config, env=env_for(receiver)) for shard in shards]
+        assert sorted(e["package_name"] for run in firsts for e in run.report["events"]) == sorted([OTHER, PKG, PKG])
+        receiver.clear_requests()
+
+        index.yank(PKG, "2.0", "sharded")
+        index.yank(OTHER, "0.1", "no trigger")
+        runs = [shard("--config", config, env=env_for(receiver)) for shard in shards]
+
+        found = [(e["kind"], e["package_name"]) for run in runs for e in run.report["events"]]
+        assert sorted(found) == sorted([("yanked", OTHER), ("yanked", PKG)])  # each by its shard, once
+        assert_webhooks(receiver.requests, [event("yanked", "2.0", url, {"reason": "sharded"})])

@@ -192,6 +192,18 @@ def test_a_file_hash_changed_against_the_graph_artifacts(
         assert kg.count("python_artifact") == artifacts
         assert missing_flags(kg, url) == {(PKG, "1.0"): [False], (PKG, "2.0"): [False]}
 
+        # The page changes for another reason: the same mismatch is not reported again.
+        index.publish(PKG, "3.0")
+        run = run_app("--config", config, env=env_for(receiver))
+        assert_events(run, [event("new_release", "3.0", url)])
+        assert [r.path for r in receiver.requests] == [f"/release/{PKG}/3.0"]  # the default trigger only
+        receiver.clear_requests()
+        # The index changes the hash once more: a new mismatch, reported.
+        newer = "0" * 63 + "2"
+        index.change_sha256(PKG, sdist, newer)
+        mismatch = {"missing_on_index": [old], "missing_in_graph": [newer]}
+        changed_run(run_app, config, receiver, [event("hash_mismatch", "1.0", url, mismatch)])
+
 
 def test_a_project_dropped_from_the_listing_in_all_packages_mode(
     run_app: RunApp, kg: KnowledgeGraph, write_config: WriteConfig, receiver: WebhookReceiver
@@ -211,3 +223,10 @@ def test_a_project_dropped_from_the_listing_in_all_packages_mode(
 
         assert_events(run, [event("missing_package", None, url, name="unmonitored-pkg")])
         assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [True]}
+        assert_events(run_app("--config", config, env=env_for(receiver)), [])  # still gone: no news
+
+        index.restore_project("unmonitored-pkg")  # listed again
+        back = run_app("--config", config, env=env_for(receiver))
+
+        assert_events(back, [event("reappeared", "3.0", url, name="unmonitored-pkg")])
+        assert missing_flags(kg, url) == {("unmonitored-pkg", "3.0"): [False]}
