@@ -11,6 +11,7 @@ from tests.support.postgres import PostgresForTests
 from tests.support.servers import LISTING, IndexServer
 from tests.support.servers.negotiation import PAGE_CONTENT_TYPES
 from tests.support.servers.pages import Page
+from thoth.package_releases.settings import LISTING_THRESHOLD
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +72,7 @@ def test_the_listing_requests_only_what_changed_and_auto_stays_per_project_at_sm
     assert first.code == 0, first
     assert strategy(first, index.base_url) == (
         "projects",
-        "7 projects to check, not above the threshold of 2000 for the listing",
+        f"7 projects to check, not above the threshold of {LISTING_THRESHOLD} for the listing",
     )
     assert "    strategy projects: 7 projects to check" in first.stderr
     assert first.lines_with(f"Index {index.base_url}: strategy projects: 7 projects to check")
