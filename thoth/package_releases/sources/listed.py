@@ -8,6 +8,8 @@ of strings and a dict of serials take some 200.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from array import array
 from bisect import bisect_left
 from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
@@ -212,7 +214,7 @@ class ListingBuilder:
         blob, starts, serials = bytes(self._blob), self._starts, self._serials
         self._blob, self._starts, self._serials = bytearray(), array("q", [0]), None
         hashes, places, repeats = _index(blob, starts, serials)
-        if repeats:
+        if any(repeats):
             blob, starts, serials, places = _without(repeats, blob, starts, serials, places)
         names = ListedNames(blob, starts, hashes, places)
         return names, None if serials is None else ListedSerials(names, serials)
@@ -226,25 +228,35 @@ def _index(blob: bytes, starts: array[int], serials: array[int] | None) -> tuple
     count = len(starts) - 1
     keys = [_hash(blob[starts[place] : starts[place + 1] - 1]) << _PLACE_BITS | place for place in range(count)]
     keys.sort()  # by hash, then by place
-    hashes, places = array("Q"), array("q")
-    repeats = bytearray()
     low = (1 << _PLACE_BITS) - 1
+    hashes = array("Q", [key >> _PLACE_BITS for key in keys])
+    places = array("q", [key & low for key in keys])
+    del keys
+    if not any(map(operator.eq, hashes, itertools.islice(hashes, 1, None))):
+        return hashes, places, bytearray()  # no hash twice: no name twice
+    return _told_apart(blob, starts, serials, hashes, places)
+
+
+def _told_apart(
+    blob: bytes, starts: array[int], serials: array[int] | None, hashes: array[int], places: array[int]
+) -> tuple[array[int], array[int], bytearray]:
+    """Return :func:`_index`'s answer when some names share a hash: the same name, or (rarely) a collision."""
+    kept_hashes, kept_places = array("Q"), array("q")
+    repeats = bytearray(len(starts) - 1)
     group = 0  # where the places of the present hash start
-    for key in keys:
-        wanted, place = key >> _PLACE_BITS, key & low
-        if not hashes or hashes[-1] != wanted:
-            group = len(hashes)
+    for wanted, place in zip(hashes, places, strict=True):
+        if not kept_hashes or kept_hashes[-1] != wanted:
+            group = len(kept_hashes)
         else:
-            first = _earlier(blob, starts, places, group, place)
+            first = _earlier(blob, starts, kept_places, group, place)
             if first is not None:
-                repeats = repeats or bytearray(count)
                 repeats[place] = 1
                 if serials is not None:
                     serials[first] = max(serials[first], serials[place])
                 continue
-        hashes.append(wanted)
-        places.append(place)
-    return hashes, places, repeats
+        kept_hashes.append(wanted)
+        kept_places.append(place)
+    return kept_hashes, kept_places, repeats
 
 
 def _earlier(blob: bytes, starts: array[int], places: array[int], group: int, place: int) -> int | None:
