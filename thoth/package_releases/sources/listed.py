@@ -229,8 +229,8 @@ def _index(blob: bytes, starts: array[int], serials: array[int] | None) -> tuple
     keys = [_hash(blob[starts[place] : starts[place + 1] - 1]) << _PLACE_BITS | place for place in range(count)]
     keys.sort()  # by hash, then by place
     low = (1 << _PLACE_BITS) - 1
-    hashes = array("Q", [key >> _PLACE_BITS for key in keys])
-    places = array("q", [key & low for key in keys])
+    hashes = array("Q", (key >> _PLACE_BITS for key in keys))
+    places = array("q", (key & low for key in keys))
     del keys
     if not any(map(operator.eq, hashes, itertools.islice(hashes, 1, None))):
         return hashes, places, bytearray()  # no hash twice: no name twice
