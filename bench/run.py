@@ -60,6 +60,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 README = BENCH_DIR / "README.md"
 README_START = "<!-- bench-results:start -->"
 README_END = "<!-- bench-results:end -->"
+README_SCALE_START = "<!-- bench-scale-results:start -->"
+README_SCALE_END = "<!-- bench-scale-results:end -->"
 
 SEED_INDEX_URL = "https://seed.invalid/simple"
 SEED_VERSION = "0.0.0"
@@ -144,6 +146,9 @@ class RunResult:
     skipped_by_serial: int | None = None
     failed: int | None = None
     errors: int | None = None
+    strategy: str | None = None  # the report's indexes[].strategy (issue 14), when the job writes one
+    strategy_reason: str | None = None  # ... and indexes[].strategy_reason
+    listing: str | None = None  # the report's indexes[].listing: ok / not_modified / failed
     db_tuples_written: int = 0
     writes_by_table: dict[str, int] = field(default_factory=dict)
     load_avg: float = 0.0
@@ -444,7 +449,7 @@ class ScenarioDatabase:
 class IndexProcess:
     """The synthetic index as a process of its own (so its CPU is not the job's)."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, warm: bool = True, page_cache: int | None = None) -> None:
         command = [
             sys.executable,
             "-m",
@@ -458,7 +463,8 @@ class IndexProcess:
             f"{scenario.latency_ms:g}",
             "--formats",
             scenario.fmt,
-            "--warm",
+            *(["--warm"] if warm else []),
+            *(["--page-cache", str(page_cache)] if page_cache is not None else []),
         ]
         self._process = subprocess.Popen(
             command, cwd=CODE.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -494,6 +500,13 @@ class IndexProcess:
 
     def stats(self) -> dict[str, Any]:
         return dict(self._control("stats"))
+
+    def warm_listing(self) -> None:
+        """Have the index render its JSON listing (plain and gzip) now, not during the run that reads it."""
+        headers = {"Accept": "application/vnd.pypi.simple.v1+json", "Accept-Encoding": "gzip"}
+        request = urllib.request.Request(f"{self.base_url}/", headers=headers)
+        with urllib.request.urlopen(request, timeout=600) as response:
+            response.read()
 
     def reset_stats(self) -> None:
         self._control("reset-stats", {})
@@ -711,6 +724,9 @@ def run_job(
         result.skipped_by_serial = sum(int(i.get("skipped_by_serial", 0)) for i in indexes)
         result.failed = sum(int(i.get("failed", 0)) for i in indexes)
         result.errors = len(report.get("errors", []))
+        result.strategy = "; ".join(str(i["strategy"]) for i in indexes if i.get("strategy")) or None
+        result.strategy_reason = "; ".join(str(i["strategy_reason"]) for i in indexes if i.get("strategy_reason"))
+        result.listing = "; ".join(str(i["listing"]) for i in indexes if i.get("listing")) or None
     if result.exit_code != 0:
         tail = stderr_path.read_text(errors="replace").strip().splitlines()[-15:]
         print(f"    job exited with {result.exit_code}; last lines of {stderr_path}:", flush=True)
@@ -733,8 +749,12 @@ def check(result: RunResult) -> None:
     if result.failed:
         result.problems.append(f"{result.failed} packages failed")
     must_check_all = scenario.mode == "seen" or result.kind == RUN_FIRST  # "all" may skip by listing serials
-    if must_check_all and result.checked is not None and result.checked != scenario.projects:
-        result.problems.append(f"checked {result.checked} packages, expected {scenario.projects}")
+    # Every package is settled: checked by a request, or (strategy listing, issue 14) skipped by its listed serial.
+    settled = (result.checked or 0) + (result.skipped_by_serial or 0)
+    if must_check_all and result.checked is not None and settled != scenario.projects:
+        result.problems.append(
+            f"settled {settled} packages (checked + skipped by serial), expected {scenario.projects}"
+        )
 
     target = TARGET_WALL.get((scenario.projects, int(scenario.latency_ms)), {}).get(result.kind)
     if target is not None and result.wall_s > target:
@@ -841,8 +861,8 @@ def one_line(result: RunResult) -> str:
 
 TABLE_HEADER = (
     "| run | wall s | CPU s (user+sys) | peak RSS MB | index server CPU s | PostgreSQL CPU s | load "
-    "| packages checked (unchanged) | requests (by status) | bytes received | rows inserted | report new "
-    "| DB tuples written | exit | check |\n"
+    "| packages checked (unchanged, skipped by serial) | requests (by status) | bytes received | rows inserted "
+    "| report new | DB tuples written | exit | check |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|\n"
 )
 
@@ -860,7 +880,8 @@ def table_row(result: RunResult) -> str:
         f"| {result.kind} | {result.wall_s:.2f} | {result.cpu_s:.2f} ({result.user_s:.2f}+{result.sys_s:.2f}) "
         f"| {result.peak_rss_mb:.0f} | {result.server_cpu_s:.2f} "
         f"| {'-' if result.db_cpu_s is None else f'{result.db_cpu_s:.2f}'} | {result.load_avg:.1f} "
-        f"| {result.checked} ({result.not_modified}) | {result.requests} ({_statuses(result)}) "
+        f"| {result.checked} ({result.not_modified}, {result.skipped_by_serial}) "
+        f"| {result.requests} ({_statuses(result)}) "
         f"| {_bytes(result.bytes_received)} | {result.inserted} | {result.report_new} | {writes} "
         f"| {result.exit_code} | {verdict} |\n"
     )
@@ -946,7 +967,7 @@ def targets(results: Sequence[RunResult], scenarios: Sequence[Scenario]) -> str:
         extra = [r for r in steady if any("request" in m or "304" in m or "bytes per" in m for m in r.misses)]
         written = [r for r in steady if steady_writes(r)]
         lines.append(
-            "| steady runs: one small conditional request per package | "
+            "| steady runs: at most one small conditional request per package | "
             + (f"{len(extra)} of {len(steady)} steady runs exceed it" if extra else f"all {len(steady)} steady runs")
             + f" | {'**NO**' if extra else 'yes'} |"
         )
@@ -998,6 +1019,8 @@ def render_markdown(
     out = [f"Measured {info['date']} with `{command}` (total {total_s:.0f} s).\n\n"]
     out.append("| machine | |\n|---|---|\n")
     out.extend(f"| {key} | {value} |\n" for key, value in info.items() if key != "date")
+    if not results:
+        return "".join(out)
     out.append("\n### Targets\n\n")
     out.append(targets(results, scenarios))
     out.append("\n### Against the 2019 job (quoted reference)\n\n")
@@ -1013,13 +1036,14 @@ def render_markdown(
     return "".join(out)
 
 
-def update_readme(markdown: str) -> bool:
+def update_readme(markdown: str, start: str = README_START, end: str = README_END) -> bool:
+    """Replace the section of bench/README.md between the markers ``start`` and ``end``."""
     text = README.read_text(encoding="utf-8") if README.exists() else ""
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
-        print(f"warning: {README} has no {README_START} ... {README_END} section; not updated", file=sys.stderr)
+        print(f"warning: {README} has no {start} ... {end} section; not updated", file=sys.stderr)
         return False
-    README.write_text(pattern.sub(lambda _: f"{README_START}\n{markdown}\n{README_END}", text), encoding="utf-8")
+    README.write_text(pattern.sub(lambda _: f"{start}\n{markdown}\n{end}", text), encoding="utf-8")
     return True
 
 
@@ -1083,6 +1107,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the job's code: a snapshot of the working tree (default) or of a git revision, e.g. HEAD",
     )
     parser.add_argument("--job-args", type=lambda v: v.split(), default=[], help="extra options for app.py")
+    from bench import scale
+
+    scale.add_arguments(parser)
     args = parser.parse_args(argv)
     for mode in args.mode:
         if mode not in ("seen", "all"):
@@ -1094,12 +1121,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bench import scale, scale_report
+
     args = parse_args(argv)
-    scenarios = build_scenarios(args)
+    scenarios = [] if args.scale else build_scenarios(args)
+    with_scale = args.scale or not (args.no_scale or args.quick)
     command = "python3 bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"{len(scenarios)} scenario(s) x {args.repeat} repetition(s):", flush=True)
     for scenario in scenarios:
         print(f"  {scenario.label}", flush=True)
+    if with_scale:
+        print("  and the scale set (issue 14)", flush=True)
+    outcome: scale.ScaleOutcome | None = None
 
     def on_sigterm(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt  # clean up (cluster, index server) as on Ctrl-C
@@ -1129,6 +1162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         scenario, repetition, postgres=postgres, workdir=workdir, args=args, db_counter=counter
                     )
                 )
+        if with_scale:
+            outcome = scale.ScaleOutcome(scale.options_from(args))
+            scale.run_scale(outcome, postgres=postgres, workdir=workdir, args=args, db_counter=counter)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: reporting what was measured", file=sys.stderr)
@@ -1140,27 +1176,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kept {workdir}", flush=True)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    if not results:
+    if not results and (outcome is None or not (outcome.steps or outcome.crossovers)):
         return 1
 
     total_s = time.perf_counter() - started
     done = [s for s in scenarios if any(r.scenario == s for r in results)]
-    markdown = render_markdown(results, done, info, command, total_s)
+    head = render_markdown([], [], info, command, total_s)  # the command and the machine
+    matrix = render_markdown(results, done, info, command, total_s) if results else ""
+    scale_section = "" if outcome is None else scale_report.render(outcome)
+    markdown = (matrix or head) + scale_section
     print("\n" + markdown)
     output = args.output or RESULTS_DIR / f"{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown, encoding="utf-8")
     output.with_suffix(".json").write_text(
         json.dumps(
-            {"command": command, "machine": info, "runs": [asdict(r) | {"inserted": r.inserted} for r in results]},
+            {
+                "command": command,
+                "machine": info,
+                "runs": [asdict(r) | {"inserted": r.inserted} for r in results],
+                "scale": None if outcome is None else scale.as_json(outcome),
+            },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
     print(f"results written to {output} (and {output.with_suffix('.json').name})")
-    if args.update_readme and update_readme(markdown):
+    if args.update_readme and matrix and update_readme(matrix):
         print(f"updated the results section of {README}")
+    if (
+        args.update_readme
+        and scale_section
+        and update_readme(head + scale_section, README_SCALE_START, README_SCALE_END)
+    ):
+        print(f"updated the scale results section of {README}")
 
     problems = [r for r in results if r.problems]
     for result in problems:
@@ -1168,10 +1218,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     misses = [r for r in results if r.misses]
     for result in misses:
         print(f"MISS {result.scenario.label} / {result.kind}: {'; '.join(result.misses)}")
+    for step in outcome.steps if outcome is not None else []:
+        if step.result.problems:
+            problems.append(step.result)
+            print(f"FAIL scale {step.part} / {step.name}: {'; '.join(step.result.problems)}")
+        if step.result.misses:
+            print(f"MISS scale {step.part} / {step.name}: {'; '.join(step.result.misses)}")
     if interrupted:
         return 130
     return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as bench.run (not __main__), the module bench/scale.py imports: one set of globals (CODE) for both.
+    from bench import run
+
+    sys.exit(run.main())

@@ -303,7 +303,13 @@ def expected_requests(versions: Sequence[str], url: str) -> dict[tuple[str, str]
         if not pre and major == 2:
             expected[("POST", f"/specifier/{ver}")] = (
                 {"Content-Type": "application/json"},
-                {"package_name": "monitored-pkg", "package_version": ver, "index_url": url},
+                {
+                    "event": "new_release",
+                    "package_name": "monitored-pkg",
+                    "package_version": ver,
+                    "index_url": url,
+                    "details": {},
+                },
             )
         if major >= 2:
             expected[("GET", f"/prerelease/monitored-pkg?version={ver}")] = ({}, None)
@@ -465,9 +471,11 @@ def test_receiver_down_leaves_the_notification_pending_until_a_later_run_deliver
         for request in receiver.requests:
             assert request.headers["Authorization"] == f"Bearer {TOKEN}"
             assert request.json() == {
+                "event": "new_release",
                 "package_name": "monitored-pkg",
                 "package_version": request.path.rsplit("/", 1)[1],
                 "index_url": url,
+                "details": {},
             }
         assert second.notifications == {"sent": 2, "failed": 0, "pending": 0, "dead": 0}
         assert kg.outbox_with_errors() == [

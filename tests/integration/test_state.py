@@ -16,7 +16,7 @@ from thoth.package_releases.releases import shard_of
 from thoth.package_releases.store import SchemaError, Store
 from thoth.package_releases.store.schema import head_revision
 from thoth.package_releases.store.state import STATE_MIGRATIONS
-from thoth.package_releases.values import ListingState, PageValidators, Release
+from thoth.package_releases.values import NEW_RELEASE, ListingState, PageValidators, ReleaseEvent
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,9 @@ def test_notifications_are_queued_with_the_release_and_only_once(store: Store) -
     assert outcome.notifications_queued == 1
     store.record(index, {"tensorflow": ("2.0.0",)}, {}, notifier=notifier)
     pending = store.state.pending_notifications()
-    assert [(p.trigger_key, p.release) for p in pending] == [("trigger-a", Release("tensorflow", "2.0.0", INDEX))]
+    assert [(p.trigger_key, p.event) for p in pending] == [
+        ("trigger-a", ReleaseEvent(NEW_RELEASE, "tensorflow", "2.0.0", INDEX))
+    ]
     store.state.mark_notification(pending[0].id, status="sent", attempts=1, error=None)
     assert store.state.outbox_counts() == {"pending": 0, "sent": 1, "dead": 0}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -23,7 +23,9 @@ from thoth.package_releases.phases.ports import (
 )
 from thoth.package_releases.releases import missing_releases
 from thoth.package_releases.sources.feeds import FeedItem
+from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.values import (
+    NEW_RELEASE,
     ChunkOutcome,
     EntityRule,
     IndexChange,
@@ -32,6 +34,7 @@ from thoth.package_releases.values import (
     Notifier,
     OutboxEntry,
     PageValidators,
+    ReleaseEvent,
 )
 
 T = TypeVar("T")
@@ -159,17 +162,22 @@ class FakeStore:
         *,
         notifier: Notifier | None = None,
         dry_run: bool = False,
+        read: Mapping[str, ProjectPage] | None = None,
+        not_found: Collection[str] = (),
     ) -> ChunkOutcome:
         known = self.graph.versions[index.id] if index.id is not None else {}
         missing = missing_releases(index.url, found, known)
+        events = tuple(ReleaseEvent(NEW_RELEASE, r.package_name, r.package_version, r.index_url) for r in missing)
         if dry_run or index.id is None:
-            return ChunkOutcome(tuple(missing), 0)
+            return ChunkOutcome(tuple(missing), 0, events)
         self.recorded.append(sorted(set(found) | set(pages)))
         for release in missing:
             self.graph.versions[index.id][release.package_name].add(release.package_version)
+        for name in not_found:  # a project found before answers 404: forgotten, as the real store does
+            self.state.pages.pop((index.url, name), None)
         for name, validators in pages.items():
             self.state.pages[index.url, name] = validators
-        return ChunkOutcome(tuple(missing), 0)
+        return ChunkOutcome(tuple(missing), 0, events)
 
     def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
         return action()
@@ -189,6 +197,9 @@ class FakeIndex:
         self.on_result: Callable[[int], None] = lambda _count: None  # called after each result is taken
         self.listing_serials: Mapping[str, int] | None = None  # a serial per project in the listing (PEP 691)
         self.listing_answers_304 = False  # the listing answers 304 to the validators it gave
+        self.listing_requests = 0  # how many times the listing was asked for
+        self.listing_error: str | None = None  # why the listing fails (None: it answers)
+        self.page_serials: Mapping[str, int] | None = None  # a page's serial (default: its listing serial)
 
     def fetch_many(
         self,
@@ -206,10 +217,19 @@ class FakeIndex:
             elif name not in self.projects:
                 yield ProjectResult(project=name, status=FetchStatus.NOT_FOUND)
             else:
-                yield ProjectResult(project=name, status=FetchStatus.OK, versions=tuple(versions))
+                serial = (self.page_serials or self.listing_serials or {}).get(name)
+                validators = PageValidators(serial=serial)
+                yield ProjectResult(
+                    project=name, status=FetchStatus.OK, versions=tuple(versions), validators=validators
+                )
             self.on_result(len(self.requested))
 
     def project_listing(self, validators: PageValidators | None = None) -> ListingResult:
+        self.listing_requests += 1
+        if self.listing_error is not None:
+            return ListingResult(
+                status=FetchStatus.FAILED, validators=validators or PageValidators(), error=self.listing_error
+            )
         given = PageValidators(etag="L")
         if self.listing_answers_304 and validators == given:
             return ListingResult(status=FetchStatus.NOT_MODIFIED, validators=given)

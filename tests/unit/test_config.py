@@ -155,6 +155,7 @@ def test_shipped_example_commented_trigger_is_valid() -> None:
     assert trigger.url == "{THOTH_TRIGGER_TENSORFLOW_API}/tensorflow/release/{package_version}"
     assert trigger.headers == (("Authorization", "Bearer {THOTH_TRIGGER_TENSORFLOW_TOKEN}"),)
     assert trigger.version_specifier == ">=2.0"
+    assert trigger.events == ("new_release", "yanked")
 
 
 def test_legacy_format() -> None:

@@ -21,7 +21,7 @@ from thoth.package_releases.metrics import (
     write_file,
 )
 from thoth.package_releases.report import FeedReport, IndexReport, NotificationCounts, ReleaseLog, RunReport
-from thoth.package_releases.values import Release
+from thoth.package_releases.values import EVENT_KINDS, NEW_RELEASE, YANKED, Release, ReleaseEvent
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "http://mirror.example.com:8080/simple"
@@ -50,6 +50,8 @@ def sample_report(**changes: object) -> RunReport:
         new_releases=ReleaseLog(Release("tensorflow", f"2.{i}.0", PYPI) for i in range(6)),
         notifications=NotificationCounts(sent=3, failed=1, pending=2, dead=5),
     )
+    report.add_events(ReleaseEvent(NEW_RELEASE, "tensorflow", f"2.{i}.0", PYPI) for i in range(6))
+    report.add_events([ReleaseEvent(YANKED, "tensorflow", "2.0.0", PYPI, {"reason": "broken"})])
     report.add_error("numpy", PYPI, "HTTP 500")
     report.add_error(None, MIRROR, "HTTP 503 Service Unavailable")
     for name, value in changes.items():
@@ -85,6 +87,10 @@ def test_registry_of_a_run() -> None:
     assert values[(f"{p}index_up", (("index", MIRROR),))] == 0
     assert values[(f"{p}new_releases", (("index", PYPI),))] == 6
     assert values[(f"{p}new_releases", (("index", MIRROR),))] == 0
+    assert values[(f"{p}events", (("kind", NEW_RELEASE),))] == 6
+    assert values[(f"{p}events", (("kind", YANKED),))] == 1
+    for kind in set(EVENT_KINDS) - {NEW_RELEASE, YANKED}:  # every kind, so that a rule can rely on the series
+        assert values[(f"{p}events", (("kind", kind),))] == 0
     assert values[(f"{p}feed_items", (("feed", UPDATES),))] == 95
     assert values[(f"{p}feed_items", (("feed", PACKAGES),))] == 0
     assert values[(f"{p}feed_new_releases", (("feed", UPDATES),))] == 2
@@ -117,6 +123,7 @@ def test_every_family_is_named_and_typed() -> None:
         "packages_stale",
         "index_up",
         "new_releases",
+        "events",
         "feed_items",
         "feed_new_releases",
         "feed_up",

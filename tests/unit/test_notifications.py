@@ -27,7 +27,7 @@ from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import NotificationCounts
 from thoth.package_releases.sources.http import USER_AGENT
 from thoth.package_releases.template import TemplateError
-from thoth.package_releases.values import OutboxEntry, Release
+from thoth.package_releases.values import NEW_RELEASE, OutboxEntry, ReleaseEvent
 
 PYPI = "https://pypi.org/simple"
 MIRROR = "http://mirror.example.com:8080/simple"
@@ -35,6 +35,11 @@ API = "http://127.0.0.1:9"
 TOKEN = "s3cr3t-t0ken-value"
 ENVIRON = {"RELEASE_API": API, "RELEASE_TOKEN": TOKEN}
 HOOK = f"{API}/hooks/tensorflow"
+
+
+def new_release(name: str, version: str, index_url: str) -> ReleaseEvent:
+    """The event of a new release."""
+    return ReleaseEvent(NEW_RELEASE, name, version, index_url)
 
 
 def make_config(packages: dict[str, Any], environ: dict[str, str] | None = None) -> Config:
@@ -72,14 +77,14 @@ class FakeOutbox:
             Counter(
                 status
                 for entry_id, status in self.status.items()
-                if shard_of(self.entries[entry_id].release.package_name, shard_count) == shard_index
+                if shard_of(self.entries[entry_id].event.package_name, shard_count) == shard_index
             )
         )
         return counts
 
 
 def entry(entry_id: int, key: str, name: str = "tensorflow", version: str = "2.1.0", attempts: int = 0) -> OutboxEntry:
-    return OutboxEntry(entry_id, key, Release(name, version, PYPI), attempts, None)
+    return OutboxEntry(entry_id, key, new_release(name, version, PYPI), attempts, None)
 
 
 HOOK_CONFIG = make_config(
@@ -139,18 +144,18 @@ def keys_of(*urls: str) -> list[str]:
 @pytest.mark.parametrize(
     ("release", "fired"),
     [
-        (Release("tensorflow", "2.1.0", PYPI), ["a", "b", "c", "d"]),
-        (Release("tensorflow", "3.0.0", PYPI), ["a", "c", "d"]),
-        (Release("tensorflow", "1.15.5", MIRROR), ["a", "c"]),
-        (Release("tensorflow", "2.2.0rc1", PYPI), ["c"]),
-        (Release("tensorflow", "2.2.0.dev3", MIRROR), ["c"]),
-        (Release("tensorflow", "not-a-version", PYPI), []),
-        (Release("flask", "3.0.0", PYPI), []),
-        (Release("click", "8.1.7", PYPI), []),
-        (Release("requests", "2.32.3", PYPI), []),
+        (new_release("tensorflow", "2.1.0", PYPI), ["a", "b", "c", "d"]),
+        (new_release("tensorflow", "3.0.0", PYPI), ["a", "c", "d"]),
+        (new_release("tensorflow", "1.15.5", MIRROR), ["a", "c"]),
+        (new_release("tensorflow", "2.2.0rc1", PYPI), ["c"]),
+        (new_release("tensorflow", "2.2.0.dev3", MIRROR), ["c"]),
+        (new_release("tensorflow", "not-a-version", PYPI), []),
+        (new_release("flask", "3.0.0", PYPI), []),
+        (new_release("click", "8.1.7", PYPI), []),
+        (new_release("requests", "2.32.3", PYPI), []),
     ],
 )
-def test_notifier_fires_the_matching_triggers_once_each(release: Release, fired: list[str]) -> None:
+def test_notifier_fires_the_matching_triggers_once_each(release: ReleaseEvent, fired: list[str]) -> None:
     urls = {
         "a": "https://a.example.com/any",
         "b": "https://b.example.com/2x",
@@ -161,13 +166,13 @@ def test_notifier_fires_the_matching_triggers_once_each(release: Release, fired:
 
 
 def test_notifier_of_an_empty_configuration_fires_nothing() -> None:
-    assert notifier(Config(source="thoth.yaml"))(Release("tensorflow", "2.1.0", PYPI)) == []
+    assert notifier(Config(source="thoth.yaml"))(new_release("tensorflow", "2.1.0", PYPI)) == []
 
 
 # -- rendering -------------------------------------------------------------------------------------------------
 
 
-RELEASE = Release("tensorflow", "2.1.0", PYPI)
+RELEASE = new_release("tensorflow", "2.1.0", PYPI)
 
 
 def test_render_url_headers_and_default_payload() -> None:
@@ -182,9 +187,11 @@ def test_render_url_headers_and_default_payload() -> None:
     )
     assert notification.body is not None
     assert json.loads(notification.body) == {
+        "event": NEW_RELEASE,
         "package_name": "tensorflow",
         "package_version": "2.1.0",
         "index_url": PYPI,
+        "details": {},
     }
 
 
@@ -264,7 +271,13 @@ def test_a_delivered_entry_is_sent() -> None:
     assert request.headers["User-Agent"] == USER_AGENT
     assert request.headers["Content-Type"] == "application/json"
     assert isinstance(request.body, bytes)
-    assert json.loads(request.body) == {"package_name": "tensorflow", "package_version": "2.1.0", "index_url": PYPI}
+    assert json.loads(request.body) == {
+        "event": NEW_RELEASE,
+        "package_name": "tensorflow",
+        "package_version": "2.1.0",
+        "index_url": PYPI,
+        "details": {},
+    }
 
 
 @responses.activate
@@ -545,7 +558,7 @@ def test_each_shard_delivers_the_entries_of_its_packages() -> None:
 
     deliver(outbox, config, shard_index=1, shard_count=3)
 
-    delivered = {outbox.entries[entry_id].release.package_name for entry_id, *_ in outbox.marks}
+    delivered = {outbox.entries[entry_id].event.package_name for entry_id, *_ in outbox.marks}
     assert delivered == {name for name in "abcdefgh" if shard_of(name, 3) == 1}
     assert delivered
 

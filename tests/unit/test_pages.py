@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from thoth.package_releases.sources.pages import (
+    MAX_YANK_REASON,
     DistributionFile,
     PageError,
+    files_by_version,
     parse_listing,
     parse_project_page,
 )
@@ -249,7 +251,7 @@ def test_json_files_with_sha256_and_pep592_yanked() -> None:
     assert page.name == "foo"
     assert page.files == (
         DistributionFile("foo-1.0.tar.gz", "ab" * 32, yanked=False),
-        DistributionFile("foo-1.1.tar.gz", None, yanked=True),
+        DistributionFile("foo-1.1.tar.gz", None, yanked=True, yanked_reason="broken build"),
         DistributionFile("foo-1.2.tar.gz", None, yanked=False),
     )
     assert page.versions == ("1.0", "1.1", "1.2")  # a yanked release is still a release
@@ -270,6 +272,75 @@ def test_html_files_with_sha256_fragment_and_data_yanked() -> None:
         DistributionFile("foo-1.1.tar.gz", None, yanked=True),
     )
     assert page.versions == ("1.0", "1.1")
+
+
+@pytest.mark.parametrize(
+    ("yanked", "reason"),
+    [
+        (True, None),
+        ("", None),
+        ("  ", None),
+        ("CVE-2024-1\nsee\tissue", "CVE-2024-1 see issue"),
+        ("bad\x00byte", "bad\\x00byte"),
+        ("x" * 5000, "x" * (MAX_YANK_REASON - 3) + "..."),
+        ({"not": "a string"}, None),
+    ],
+)
+def test_json_yank_reason_is_cleaned_and_bounded(yanked: object, reason: str | None) -> None:
+    entry = {"filename": "foo-1.0.tar.gz", "url": "x", "hashes": {}, "yanked": yanked}
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "foo", "files": [entry]}).encode()
+
+    (file,) = parse_project_page("foo", body, JSON_TYPE).files
+
+    assert file.yanked is True
+    assert file.yanked_reason == reason
+
+
+def test_json_sha256_is_kept_lower_case_and_only_when_valid() -> None:
+    files = [
+        {"filename": f"foo-1.{i}.tar.gz", "url": "x", "hashes": {"sha256": sha256}}
+        for i, sha256 in enumerate(["AB" * 32, "ab" * 31, "zz" * 32, 42])
+    ]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "foo", "files": files}).encode()
+
+    page = parse_project_page("foo", body, JSON_TYPE)
+
+    assert [file.sha256 for file in page.files] == ["ab" * 32, None, None, None]
+
+
+def test_html_yank_reason_is_the_data_yanked_value() -> None:
+    body = (
+        b"<html><body>"
+        b'<a href="f/foo-1.0.tar.gz" data-yanked="broken &amp; withdrawn">foo-1.0.tar.gz</a>'
+        b'<a href="f/foo-1.1.tar.gz" data-yanked>foo-1.1.tar.gz</a>'
+        b'<a href="f/foo-1.2.tar.gz">foo-1.2.tar.gz</a>'
+        b"</body></html>"
+    )
+
+    files = parse_project_page("foo", body, HTML_TYPE).files
+
+    assert [(f.yanked, f.yanked_reason) for f in files] == [(True, "broken & withdrawn"), (True, None), (False, None)]
+
+
+def test_files_by_version_groups_a_pages_files_by_normalized_version() -> None:
+    body = json.dumps(
+        {
+            "meta": {"api-version": "1.1"},
+            "name": "foo",
+            "versions": ["1.0", "2.0"],
+            "files": [
+                {"filename": name, "url": "x", "hashes": {}}
+                for name in ("foo-1.0.tar.gz", "foo-1.0-py3-none-any.whl", "Foo-2.0.0.zip", "bar-1.0.tar.gz", "junk")
+            ],
+        }
+    ).encode()
+
+    grouped = files_by_version(parse_project_page("foo", body, JSON_TYPE))
+
+    assert {version: [f.filename for f in files] for version, files in grouped.items()} == {
+        "1.0": ["foo-1.0.tar.gz", "foo-1.0-py3-none-any.whl"],
+        "2.0.0": ["Foo-2.0.0.zip"],
+    }
 
 
 def test_listing_page_serial() -> None:

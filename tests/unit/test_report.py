@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from thoth.package_releases import progress as progress_module
-from thoth.package_releases import report as report_module
-from thoth.package_releases.phases.scan import unchanged as _unchanged
+from thoth.package_releases import run_log
+from thoth.package_releases.phases.strategy import unchanged as _unchanged
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.report import (
     HISTORY_RELEASES,
@@ -195,7 +195,7 @@ def in_memory(spool: tempfile.SpooledTemporaryFile[str]) -> bool:
 
 
 def test_release_log_spills_to_disk_past_its_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report_module, "SPOOL_IN_MEMORY_BYTES", 1024)
+    monkeypatch.setattr(run_log, "SPOOL_IN_MEMORY_BYTES", 1024)
     releases = [Release(f"project-{i}", f"{i}.0", INDEX) for i in range(500)]
     log = ReleaseLog(releases[:10])
     assert log._spool is not None

@@ -13,7 +13,7 @@ import pytest
 from tests.support.fakes import FakeEdges, FakeIndex
 from thoth.package_releases.clean import MAX_TEXT
 from thoth.package_releases.job import Job
-from thoth.package_releases.phases.scan import _note_invalid_names
+from thoth.package_releases.phases.strategy import _note_invalid_names
 from thoth.package_releases.report import IndexReport, RunReport
 from thoth.package_releases.settings import Settings
 from thoth.package_releases.sources.index import FetchStatus, ListingResult, ProjectResult

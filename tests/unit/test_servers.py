@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
+import json
 import signal
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from tests.support.servers import (
     WebhookReceiver,
     rss_packages,
     rss_updates,
+    synthetic_projects,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +169,37 @@ def test_listing_json_with_serials(index: IndexServer, session: requests.Session
     projects = session.get(f"{index.base_url}/", headers=JSON_ACCEPT).json()["projects"]
     assert projects == [{"name": "Foo_Bar"}, {"name": "baz"}, {"name": "new-project"}]
     assert '<a href="/simple/foo-bar/">Foo_Bar</a>' in session.get(f"{index.base_url}/").text
+
+
+def test_listing_gzip_with_its_own_etag_and_a_304_without_rendering(session: requests.Session) -> None:
+    with IndexServer(synthetic_projects(50, 1), record=False, page_cache=10) as index:
+        identity = session.get(f"{index.base_url}/", headers={**JSON_ACCEPT, "Accept-Encoding": "identity"})
+        raw = requests.get(f"{index.base_url}/", headers={**JSON_ACCEPT, "Accept-Encoding": "gzip"}, stream=True)
+        packed = raw.raw.read(decode_content=False)
+        assert "Content-Encoding" not in identity.headers
+        assert raw.headers["Content-Encoding"] == "gzip"
+        assert int(raw.headers["Content-Length"]) == len(packed) < len(identity.content)
+        assert json.loads(gzip.decompress(packed)) == identity.json()
+        assert raw.headers["ETag"] != identity.headers["ETag"]  # two representations
+
+        index.publish("pkg-00007", "2.0")
+        for etag in (raw.headers["ETag"], identity.headers["ETag"]):
+            again = session.get(f"{index.base_url}/", headers={**JSON_ACCEPT, "If-None-Match": etag})
+            assert again.status_code == 200  # the listing changed
+        current = again.headers["ETag"]
+        assert session.get(f"{index.base_url}/", headers={**JSON_ACCEPT, "If-None-Match": current}).status_code == 304
+        first = session.get(index.project_url("pkg-00001"), headers=JSON_ACCEPT)
+        index._pages.clear()  # a 304 is answered from the serial alone: no page is rendered for it
+        not_modified = session.get(
+            index.project_url("pkg-00001"), headers={**JSON_ACCEPT, "If-None-Match": first.headers["ETag"]}
+        )
+        assert not_modified.status_code == 304
+        assert not_modified.headers["ETag"] == first.headers["ETag"]
+        assert index._pages == {}
+
+        for number in range(1, 31):  # at most 10 pages are kept
+            assert session.get(index.project_url(f"pkg-{number:05d}"), headers=JSON_ACCEPT).status_code == 200
+        assert len(index._pages) <= 10
 
 
 # -- index: faults ------------------------------------------------------------------------------------

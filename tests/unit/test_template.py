@@ -19,7 +19,7 @@ VALUES = {"package_name": "tensorflow", "package_version": "2.1.0", "index_url":
 
 
 def test_release_fields() -> None:
-    assert frozenset({"package_name", "package_version", "index_url"}) == RELEASE_FIELDS
+    assert frozenset({"event", "package_name", "package_version", "index_url"}) == RELEASE_FIELDS
 
 
 @pytest.mark.parametrize(
@@ -119,9 +119,12 @@ def test_render_does_not_reach_attributes() -> None:
 
 def test_release_values_override_environment() -> None:
     environ = {"package_version": "from-env", "API": "https://api.example.com"}
-    values = release_values(environ, package_name="click", package_version="8.0.0", index_url="https://pypi.org/simple")
+    values = release_values(
+        environ, event="new_release", package_name="click", package_version="8.0.0", index_url="https://pypi.org/simple"
+    )
     assert values == {
         "API": "https://api.example.com",
+        "event": "new_release",
         "package_name": "click",
         "package_version": "8.0.0",
         "index_url": "https://pypi.org/simple",

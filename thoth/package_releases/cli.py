@@ -189,6 +189,17 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     help="Number of shards the package names are split into.",
 )
 @click.option(
+    "--scan-strategy",
+    type=click.Choice(defaults.SCAN_STRATEGIES),
+    default=defaults.DEFAULT_SCAN_STRATEGY,
+    show_default=True,
+    envvar=_env("SCAN_STRATEGY"),
+    show_envvar=True,
+    help="How to find the changed projects of an index: 'listing' reads the index's listing and requests only "
+    "the projects whose serial grew, 'projects' sends a conditional request per project, 'auto' uses the listing "
+    "when it carries serials and many projects are to be checked.",
+)
+@click.option(
     "--feeds/--no-feeds",
     default=True,
     show_default=True,
@@ -254,6 +265,7 @@ def main(
     deadline: float | None,
     shard_index: int,
     shard_count: int,
+    scan_strategy: str,
     feeds: bool,
     scan: bool,
     notification_attempts: int,
@@ -292,6 +304,7 @@ def main(
         deadline=deadline,
         shard_index=shard_index,
         shard_count=shard_count,
+        scan_strategy=scan_strategy,
         feeds=feeds,
         scan=scan,
         notification_attempts=notification_attempts,
@@ -369,4 +382,4 @@ def _emit(report: RunReport, report_path: str | None, *, migrated: str | None = 
             write_report(report, path)
         except OSError as error:
             click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)
-    report.new_releases.close()
+    report.close()

@@ -71,6 +71,12 @@ def build_registry(
     for url, count in new_by_index.items():
         new_releases.labels(index=url).set(count)
 
+    events = gauge(
+        "events", "Release events found by the last run (in a dry run: that it would record), by kind.", "kind"
+    )
+    for kind, count in report.events.counts().items():
+        events.labels(kind=kind).set(count)
+
     feed_items = gauge("feed_items", "Items read from a feed in the last run.", "feed")
     feed_new = gauge("feed_new_releases", "Releases first seen in a feed in the last run.", "feed")
     feed_up = gauge("feed_up", "Whether a feed could be read in the last run (1) or not (0).", "feed")

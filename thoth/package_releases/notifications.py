@@ -1,12 +1,14 @@
-"""Triggers for monitored packages: which ones a new release fires, and their delivery from the durable outbox.
+"""Triggers for monitored packages: which ones a release event fires, and their delivery from the durable outbox.
 
-When a release is recorded, :func:`notifier` names the triggers it fires and the graph queues one outbox entry
-per trigger in the same transaction. :func:`deliver_pending` later sends the queued entries. Only the trigger's
-key is stored: the request is rendered at delivery time from the current configuration and environment, so
-secrets never reach the database, and an entry whose trigger was removed from the configuration is given up.
+When a chunk is recorded, :func:`notifier` names the triggers each of its events fires and the store queues one
+outbox entry per event and trigger in the same transaction. :func:`deliver_pending` later sends the queued
+entries. Only the trigger's key is stored: the request is rendered at delivery time from the current configuration
+and environment, so secrets never reach the database, and an entry whose trigger was removed from the
+configuration is given up.
 
 Delivery is at least once: an entry is marked sent only after a 2xx answer, so a run that dies in between
-sends it again next time. Receivers should treat (package, version, index) as an idempotency key.
+sends it again next time. Receivers should treat (event, package, version, index) of a ``new_release`` as an
+idempotency key; the other kinds may legitimately repeat (a release yanked, unyanked and yanked again).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -45,7 +47,7 @@ from thoth.package_releases.template import (
     render,
     render_json,
 )
-from thoth.package_releases.values import OutboxEntry, Release
+from thoth.package_releases.values import OutboxEntry, ReleaseEvent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -99,34 +101,34 @@ class Outbox(Protocol):
         """Return how many entries (of a shard's packages) are pending, sent and dead."""
 
 
-def notifier(config: Config) -> Callable[[Release], list[str]]:
-    """Return a function giving the keys of the configured triggers a new release fires (no I/O)."""
+def notifier(config: Config) -> Callable[[ReleaseEvent], list[str]]:
+    """Return a function giving the keys of the configured triggers a release event fires (no I/O).
+
+    A trigger fires only for the kinds of events it subscribes to (``events:``, new releases by default).
+    """
     triggers = {package.name: [(trigger, trigger.key) for trigger in package.triggers] for package in config.packages}
 
-    def keys(release: Release) -> list[str]:
-        fired = (
-            key
-            for trigger, key in triggers.get(release.package_name, ())
-            if trigger.matches(release.package_version, release.index_url)
-        )
+    def keys(event: ReleaseEvent) -> list[str]:
+        fired = (key for trigger, key in triggers.get(event.package_name, ()) if trigger.fires(event))
         return list(dict.fromkeys(fired))  # identical triggers share a key: fire them once
 
     return keys
 
 
-def render_notification(trigger: TriggerConfig, release: Release, environ: Mapping[str, str]) -> Notification:
-    """Return the request a trigger makes for a release; raise TemplateError when a template cannot be rendered.
+def render_notification(trigger: TriggerConfig, event: ReleaseEvent, environ: Mapping[str, str]) -> Notification:
+    """Return the request a trigger makes for a release event; raise TemplateError when a template cannot be rendered.
 
-    URL, header values and payload are rendered with the release fields and the environment. The payload
-    defaults to ``{"package_name", "package_version", "index_url"}`` and is sent as JSON by every method but
-    GET, which has no body.
+    URL, header values and payload are rendered with the event's fields and the environment. The payload
+    defaults to ``{"event", "package_name", "package_version", "index_url", "details"}`` (``package_version``
+    null for ``missing_package``) and is sent as JSON by every method but GET, which has no body.
     """
     # Index credentials (from the graph) never travel to a webhook: the index URL is always sent masked.
-    index_url = mask_url(release.index_url)
+    index_url = mask_url(event.index_url)
     values = release_values(
         environ,
-        package_name=release.package_name,
-        package_version=release.package_version,
+        event=event.kind,
+        package_name=event.package_name,
+        package_version=event.package_version,
         index_url=index_url,
     )
     # Surrounding white space is no part of a header value (RFC 9110): a token read from a file-based Secret
@@ -138,9 +140,11 @@ def render_notification(trigger: TriggerConfig, release: Release, environ: Mappi
         payload: JsonValue
         if trigger.payload is None:
             payload = {
-                "package_name": release.package_name,
-                "package_version": release.package_version,
+                "event": event.kind,
+                "package_name": event.package_name,
+                "package_version": event.package_version,
                 "index_url": index_url,
+                "details": _json_details(event.details),
             }
         else:
             payload = render_json(trigger.payload, values)
@@ -194,19 +198,15 @@ def deliver_pending(
     sent = failed = 0
     try:
         for entry in graph.pending_notifications():
-            if shard_of(entry.release.package_name, shard_count) != shard_index:
+            if shard_of(entry.event.package_name, shard_count) != shard_index:
                 continue
             if should_stop():
                 _LOGGER.info("Stopping notification delivery early; the remaining entries stay queued")
                 break
-            trigger = triggers.get((entry.release.package_name, entry.trigger_key))
+            trigger = triggers.get((entry.event.package_name, entry.trigger_key))
             if trigger is None:
                 _LOGGER.warning(
-                    "Notification %d for %s %s: %s; giving it up",
-                    entry.id,
-                    entry.release.package_name,
-                    entry.release.package_version,
-                    TRIGGER_REMOVED,
+                    "Notification %d for %s: %s; giving it up", entry.id, _described(entry.event), TRIGGER_REMOVED
                 )
                 graph.mark_notification(entry.id, status="dead", attempts=entry.attempts, error=TRIGGER_REMOVED)
                 continue
@@ -254,20 +254,20 @@ class _Delivery:
     def deliver(self, entry: OutboxEntry, trigger: TriggerConfig) -> tuple[Status, int, str | None]:
         """Try to send one entry; return its new status, its total attempts and its last error (one line)."""
         policy = self._policy
-        release = entry.release
-        what = f"Notification {entry.id} for {release.package_name} {release.package_version}"
+        event = entry.event
+        what = f"Notification {entry.id} for {_described(event)}"
         budget = min(policy.tries_per_run, policy.max_attempts - entry.attempts)
         if budget <= 0:
             return "dead", entry.attempts, entry.last_error or "attempt limit reached"
         secrets = _secrets(trigger, self._environ)
         try:
-            notification = render_notification(trigger, release, self._environ)
+            notification = render_notification(trigger, event, self._environ)
         except TemplateError as problem:
             reason = one_line(f"cannot render the request: {problem}", secrets=secrets)
             _LOGGER.warning("%s: %s", what, reason)
             return self._outcome(entry, 1, reason)
         secrets += secret_header_values(notification.headers)
-        shown_url = _shown_url(trigger, release)
+        shown_url = _shown_url(trigger, event)
         self._warn_if_unverified(notification)
         tries = 0
         error: str | None = None
@@ -338,6 +338,18 @@ class _Delivery:
             _LOGGER.warning("TLS verification is off for %s (tls_verify: false in a trigger)", host)
 
 
+def _described(event: ReleaseEvent) -> str:
+    """Return an event for the logs: ``name version`` (``name`` alone without a version), then its kind."""
+    what = event.package_name if event.package_version is None else f"{event.package_name} {event.package_version}"
+    return f"{what} ({event.kind})"
+
+
+def _json_details(details: Mapping[str, Any]) -> JsonValue:
+    """Return an event's details as a JSON value (they are one already: read from JSON or built of plain values)."""
+    loaded: JsonValue = json.loads(json.dumps(details))
+    return loaded
+
+
 def _header_value(name: str, value: str) -> str:
     """Return a rendered header value without surrounding white space; TemplateError when it cannot be sent."""
     value = value.strip(" \t\r\n")
@@ -361,7 +373,7 @@ def _secrets(trigger: TriggerConfig, environ: Mapping[str, str]) -> list[str]:
     return [environ[name] for name in sorted(names) if environ.get(name)]
 
 
-def _shown_url(trigger: TriggerConfig, release: Release) -> str:
+def _shown_url(trigger: TriggerConfig, event: ReleaseEvent) -> str:
     """Return a trigger's URL for the logs: release fields filled in, environment placeholders left as ``{NAME}``.
 
     A webhook URL taken from the environment often is the secret itself (its path carries a token), so its
@@ -373,8 +385,9 @@ def _shown_url(trigger: TriggerConfig, release: Release) -> str:
         return display_url(trigger.url)
     values = release_values(
         {name: f"{{{name}}}" for name in names},
-        package_name=release.package_name,
-        package_version=release.package_version,
-        index_url=mask_url(release.index_url),
+        event=event.kind,
+        package_name=event.package_name,
+        package_version=event.package_version,
+        index_url=mask_url(event.index_url),
     )
     return display_url(render(trigger.url, values))

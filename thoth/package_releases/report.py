@@ -4,86 +4,35 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
 from thoth.package_releases.clean import MAX_SHOWN, clean_text
-from thoth.package_releases.values import EntityRule, IndexChange, Release
+from thoth.package_releases.run_log import HISTORY_RELEASES, EventLog, ReleaseLog, event_document
+from thoth.package_releases.values import EntityRule, IndexChange, ReleaseEvent
+
+__all__ = [
+    "HISTORY_RELEASES",
+    "LISTED_NAMES",
+    "ErrorEntry",
+    "EventLog",
+    "FeedReport",
+    "IndexReport",
+    "InvalidVersion",
+    "NotificationCounts",
+    "ReleaseLog",
+    "RunReport",
+]
 
 # How many new releases the text summary names before it says "and N more".
 _SUMMARY_RELEASES = 50
 _SUMMARY_ERRORS = 20
-# How many new releases the run history keeps (it has the counts of all).
-HISTORY_RELEASES = 100
 _RELEASES_MARKER = "@@new-releases@@"
+_EVENTS_MARKER = "@@events@@"
 # How many names (projects not on an index, invalid versions, ...) a report lists before it only counts.
 LISTED_NAMES = 100
-SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
-
-
-class ReleaseLog:
-    """The new releases of a run: counted, the first few kept at hand, every one spooled to a temporary file.
-
-    A first run over a large index finds hundreds of thousands of releases; spooling keeps the job's memory
-    bounded by the chunk, not by the index, while the JSON report still lists every one.
-    """
-
-    def __init__(self, releases: Iterable[Release] = ()) -> None:
-        self.by_index: Counter[str] = Counter()
-        self._first: list[Release] = []
-        self._count = 0
-        self._spool: tempfile.SpooledTemporaryFile[str] | None = None
-        self.extend(releases)
-
-    def extend(self, releases: Iterable[Release]) -> None:
-        """Add releases (in the order found)."""
-        lines = []
-        for release in releases:
-            self._count += 1
-            self.by_index[release.index_url] += 1
-            if len(self._first) < max(_SUMMARY_RELEASES, HISTORY_RELEASES):
-                self._first.append(release)
-            # Normalized names and versions and index URLs contain no tab or newline.
-            lines.append(f"{release.package_name}\t{release.package_version}\t{release.index_url}\n")
-        if lines:
-            if self._spool is None:
-                # In memory up to a few MB (most runs), then in an unnamed file in $TMPDIR: only a first run over
-                # a large index (some 150,000 new releases) ever writes to disk.
-                self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by close()
-                    max_size=SPOOL_IN_MEMORY_BYTES, mode="w+", encoding="utf-8"
-                )
-            self._spool.seek(0, io.SEEK_END)
-            self._spool.writelines(lines)
-
-    def __len__(self) -> int:
-        return self._count
-
-    def first(self, count: int) -> list[Release]:
-        """Return the first releases found (at most ``count``; no more than the run history keeps)."""
-        return self._first[:count]
-
-    def __iter__(self) -> Iterator[Release]:
-        if self._spool is None:
-            return
-        spool = self._spool
-        spool.seek(0)
-        try:
-            for line in spool:
-                name, version, index_url = line.rstrip("\n").split("\t")
-                yield Release(name, version, index_url)
-        finally:
-            if not spool.closed:
-                spool.seek(0, io.SEEK_END)  # later releases are appended, even after an iteration cut short
-
-    def close(self) -> None:
-        """Delete the spool file."""
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +57,8 @@ class IndexReport:
     invalid_versions: int = 0
     new_releases: int = 0
     listing: str | None = None  # ok / not_modified / failed when the project listing was read
+    strategy: str | None = None  # "listing" or "projects": how the changed projects were found (issue 14)
+    strategy_reason: str | None = None  # why, in one short sentence
     invalid_names: int = 0  # listed names that are no valid project names (skipped)
     invalid_name_examples: list[str] = field(default_factory=list)  # the first few, quoted and escaped
     error: str | None = None
@@ -178,6 +129,7 @@ class RunReport:
     indexes: list[IndexReport] = field(default_factory=list)
     feeds: list[FeedReport] = field(default_factory=list)
     new_releases: ReleaseLog = field(default_factory=ReleaseLog)
+    events: EventLog = field(default_factory=EventLog)
     errors: list[ErrorEntry] = field(default_factory=list)
     index_changes: list[IndexChange] = field(default_factory=list)  # settings the configuration (would) change
     invalid_rules: list[EntityRule] = field(default_factory=list)  # version_range no specifier (first LISTED_NAMES)
@@ -189,6 +141,17 @@ class RunReport:
     def __post_init__(self) -> None:
         if not isinstance(self.new_releases, ReleaseLog):
             self.new_releases = ReleaseLog(self.new_releases)
+        if not isinstance(self.events, EventLog):
+            self.events = EventLog(self.events)
+
+    def close(self) -> None:
+        """Delete the spool files of the new releases and the events."""
+        self.new_releases.close()
+        self.events.close()
+
+    def add_events(self, events: Iterable[ReleaseEvent]) -> None:
+        """Add release events (in the order found; their index URLs already masked)."""
+        self.events.extend(events)
 
     @property
     def every_index_failed(self) -> bool:
@@ -237,6 +200,12 @@ class RunReport:
                 if release_limit is None
                 else [asdict(r) for r in self.new_releases.first(release_limit)]
             ),
+            "event_counts": self.events.counts(),
+            "events": (
+                _EVENTS_MARKER
+                if release_limit is None
+                else [event_document(e) for e in self.events.first(release_limit)]
+            ),
             "errors": [asdict(error) for error in self.errors],
             "index_changes": [asdict(change) for change in self.index_changes],
             "invalid_rules": [asdict(rule) for rule in self.invalid_rules],
@@ -244,17 +213,25 @@ class RunReport:
         }
 
     def write_json(self, stream: TextIO) -> None:
-        """Write the report as a JSON document (the documented ``--report`` format), every new release included.
+        """Write the report as a JSON document (the ``--report`` format), every new release and event included.
 
-        The releases are streamed from the spool, so that a report of any size costs no memory to write.
+        Releases and events are streamed from their spools, so that a report of any size costs no memory to write.
         """
-        head, tail = json.dumps(self._document(None), indent=2).split(json.dumps(_RELEASES_MARKER))
-        stream.write(head)
-        stream.write("[")
-        for position, release in enumerate(self.new_releases):
-            stream.write(",\n    " if position else "\n    ")
-            stream.write(json.dumps(asdict(release)))
-        stream.write("\n  ]" if self.new_releases else "]")
+        tail = json.dumps(self._document(None), indent=2)
+        # In the order of the document: new releases, then events.
+        for marker, documents in (
+            (_RELEASES_MARKER, (asdict(release) for release in self.new_releases)),
+            (_EVENTS_MARKER, (event_document(event) for event in self.events)),
+        ):
+            head, tail = tail.split(json.dumps(marker))
+            stream.write(head)
+            stream.write("[")
+            empty = True
+            for document in documents:
+                stream.write("\n    " if empty else ",\n    ")
+                stream.write(json.dumps(document))
+                empty = False
+            stream.write("]" if empty else "\n  ]")
         stream.write(tail)
         stream.write("\n")
 
@@ -265,7 +242,7 @@ class RunReport:
         return buffer.getvalue()
 
     def history_json(self) -> str:
-        """Return the report for the run history: every count, but only the first new releases."""
+        """Return the report for the run history: every count, but only the first new releases and events."""
         return json.dumps(self._document(HISTORY_RELEASES))
 
     def render_text(self) -> str:
@@ -302,6 +279,8 @@ class RunReport:
                 + (f", {index.invalid_versions} invalid versions skipped" if index.invalid_versions else "")
                 + (f", {index.invalid_names} invalid names skipped" if index.invalid_names else "")
             )
+            if index.strategy:
+                lines.append(f"    strategy {index.strategy}: {index.strategy_reason}")
         for feed in self.feeds:
             # The feed's error names its URL already; the line does too.
             error = feed.error.removeprefix(f"{feed.url}: ") if feed.error else None
@@ -311,6 +290,9 @@ class RunReport:
             lines.append(f"  + {release.package_name} {release.package_version} ({release.index_url})")
         if len(self.new_releases) > _SUMMARY_RELEASES:
             lines.append(f"  ... and {len(self.new_releases) - _SUMMARY_RELEASES} more (see --report)")
+        for kind, count in self.events.counts().items():
+            if count:
+                lines.append(f"  {kind}: {count}")
         counts = self.notifications
         if counts.sent or counts.failed or counts.pending or counts.dead:
             lines.append(

@@ -16,9 +16,12 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_DATA_DIR",
     "DEFAULT_NOTIFICATION_ATTEMPTS",
+    "DEFAULT_SCAN_STRATEGY",
     "DEFAULT_SHARD_COUNT",
     "DEFAULT_SHARD_INDEX",
     "DEFAULT_TIMEOUT",
+    "LISTING_THRESHOLD",
+    "SCAN_STRATEGIES",
     "Settings",
 ]
 
@@ -30,6 +33,14 @@ DEFAULT_CHUNK_SIZE: Final = 500
 DEFAULT_NOTIFICATION_ATTEMPTS: Final = 10
 DEFAULT_SHARD_INDEX: Final = 0
 DEFAULT_SHARD_COUNT: Final = 1
+# How an index's projects are checked: "listing" reads the index's listing and requests only the projects whose
+# serial grew; "projects" sends a conditional request per project; "auto" picks one per index and run.
+SCAN_STRATEGIES: Final = ("auto", "listing", "projects")
+DEFAULT_SCAN_STRATEGY: Final = "auto"
+# `auto` reads the listing (in only_if_package_seen mode) when more projects than this are to be checked: the
+# crossover where one listing costs less than that many conditional requests. PROVISIONAL: `make bench`
+# measures the real crossover (issue 14); Settings.listing_threshold overrides it in tests.
+LISTING_THRESHOLD: Final = 2_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ class Settings:
     shard_count: int = DEFAULT_SHARD_COUNT
     notification_attempts: int = DEFAULT_NOTIFICATION_ATTEMPTS
     metrics_file: Path | None = None
+    scan_strategy: str = DEFAULT_SCAN_STRATEGY
+    listing_threshold: int = LISTING_THRESHOLD
     quiet: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 

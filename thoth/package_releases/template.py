@@ -1,6 +1,6 @@
 """Templates for trigger URLs, headers and payloads: ``str.format`` syntax restricted to plain placeholders.
 
-A template may only name a release field (``{package_name}``, ``{package_version}``, ``{index_url}``) or an
+A template may only name a release field (``{event}``, ``{package_name}``, ``{package_version}``, ``{index_url}``) or an
 environment variable (``{TENSORFLOW_RELEASE_API}``); ``{{`` and ``}}`` stand for literal braces. Attribute and
 index access, conversions, format specs and positional fields are rejected, so expanding a template can never
 reach anything but the string values it is given.
@@ -15,7 +15,8 @@ from typing import TypeAlias
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 
-RELEASE_FIELDS = frozenset({"package_name", "package_version", "index_url"})
+# The fields of a release event a template may name (``{event}`` is the event's kind).
+RELEASE_FIELDS = frozenset({"event", "package_name", "package_version", "index_url"})
 
 # POSIX environment variable names; also excludes digits-only (positional) fields and any '.', '[', ' '.
 _PLACEHOLDER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -71,11 +72,14 @@ def check_template(template: str, environ: Mapping[str, str]) -> None:
 
 
 def release_values(
-    environ: Mapping[str, str], *, package_name: str, package_version: str, index_url: str
+    environ: Mapping[str, str], *, event: str, package_name: str, package_version: str | None, index_url: str
 ) -> dict[str, str]:
-    """Return the values templates are rendered with: the environment, overridden by the release fields."""
+    """Return the values templates are rendered with: the environment, overridden by the release event's fields.
+
+    ``{package_version}`` is empty for an event without a version (``missing_package``).
+    """
     values = dict(environ)
-    values.update(package_name=package_name, package_version=package_version, index_url=index_url)
+    values.update(event=event, package_name=package_name, package_version=package_version or "", index_url=index_url)
     return values
 
 

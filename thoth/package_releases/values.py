@@ -82,11 +82,11 @@ def _shown(value: str | bool | None) -> str:
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """A notification waiting in the outbox: trigger ``trigger_key`` for one release."""
+    """A notification waiting in the outbox: trigger ``trigger_key`` for one release event (its kind, its details)."""
 
     id: int
     trigger_key: str
-    release: Release
+    event: ReleaseEvent
     attempts: int
     last_error: str | None
 
@@ -97,10 +97,8 @@ class ChunkOutcome:
 
     new_releases: tuple[Release, ...]
     notifications_queued: int
-
-
-Notifier = Callable[[Release], Sequence[str]]
-"""Maps a newly inserted release to the keys of the triggers it must fire."""
+    # Every event of the chunk, ``new_release`` ones included (one per new release).
+    events: tuple[ReleaseEvent, ...] = ()
 
 
 # The kinds of release events (issue 13), in the order reports list them.
@@ -139,3 +137,7 @@ class ReleaseEvent:
     package_version: str | None
     index_url: str
     details: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+
+Notifier = Callable[[ReleaseEvent], Sequence[str]]
+"""Maps a release event to the keys of the triggers it must fire."""

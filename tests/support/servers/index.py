@@ -11,8 +11,26 @@ from urllib.parse import unquote, urlsplit
 from tests.support.servers.base import TargetFaults
 from tests.support.servers.faults import send_with_fault
 from tests.support.servers.handler import Handler, header_block
-from tests.support.servers.negotiation import JSON_CONTENT_TYPE, PAGE_CONTENT_TYPES, TEXT_HTML, etag_matches, negotiate
-from tests.support.servers.pages import Page, Project, make_page, normalize, render_listing, render_project
+from tests.support.servers.mutations import CONTROL_MUTATIONS, ReleaseMutations
+from tests.support.servers.negotiation import (
+    JSON_CONTENT_TYPE,
+    PAGE_CONTENT_TYPES,
+    TEXT_HTML,
+    accepts_gzip,
+    etag_matches,
+    negotiate,
+)
+from tests.support.servers.pages import (
+    Page,
+    Project,
+    gzip_etag,
+    make_page,
+    normalize,
+    page_etag,
+    render_listing,
+    render_project,
+    validator_head,
+)
 from tests.support.servers.recording import ANY, CONTROL_PREFIX, LISTING, Fault
 
 MALFORMED_KINDS = ("json", "html", "content_type", "empty", "schema", "api_version")
@@ -21,7 +39,7 @@ MALFORMED_KINDS = ("json", "html", "content_type", "empty", "schema", "api_versi
 _STREAM_CHUNK = 64 * 1024
 
 
-class IndexServer(TargetFaults):
+class IndexServer(TargetFaults, ReleaseMutations):
     """A synthetic package index serving the simple API at ``{url}/simple/``.
 
     ``projects`` maps project names (as displayed, e.g. ``"Foo_Bar"``) to version strings; pages are
@@ -31,12 +49,18 @@ class IndexServer(TargetFaults):
 
     Every change bumps a global serial; each project keeps the serial of its last change, sent as
     ``X-PyPI-Last-Serial`` and as ``meta._last-serial`` (a string, as PyPI does) in JSON. Pages carry
-    a strong ETag and answer a matching ``If-None-Match`` with 304. Pages are rendered once per
-    (project, content type) and cached until the project changes.
+    a strong ETag, known from the serial without rendering the page, and answer a matching
+    ``If-None-Match`` with 304 (never rendering the page). Pages are rendered when first asked for and
+    cached per (project, content type) until the project changes; ``page_cache`` bounds how many are kept
+    (the oldest go first; None: all). The listing is also served gzip-encoded (its own ETag) to clients
+    that accept it, as PyPI's is; both forms are rendered once per change of the index.
 
     Faults are queued per target (a project name, :data:`LISTING` or :data:`ANY`) and consumed one
     request at a time, in the order they were added. :meth:`hold` takes the same targets: a held page is
     answered (faults included) once the test releases the gate.
+
+    Releases also change as on a real index (:class:`~tests.support.servers.mutations.ReleaseMutations`): yanked
+    and unyanked, files added, versions and projects removed and restored, a file's sha256 replaced.
     """
 
     ANY = ANY
@@ -52,11 +76,14 @@ class IndexServer(TargetFaults):
         listing_serials: bool = True,
         record: bool = True,
         control: bool = False,
+        page_cache: int | None = None,
     ) -> None:
         super().__init__(port, record=record)
         self._lock = threading.RLock()
         self._projects: dict[str, Project] = {}
+        self._removed_projects: dict[str, Project] = {}  # kept for restore_project
         self._pages: dict[tuple[str, str], Page] = {}
+        self._page_cache = page_cache
         self._serial = 0
         self._modified = time.time()
         self._formats = self._check_formats(formats)
@@ -159,7 +186,7 @@ class IndexServer(TargetFaults):
             if key not in self._projects:
                 raise KeyError(name)
             serial = self._bump()
-            del self._projects[key]
+            self._removed_projects[key] = self._projects.pop(key)
             self._invalidate(key)
             return serial
 
@@ -173,6 +200,17 @@ class IndexServer(TargetFaults):
             self._pages.pop((key, content_type), None)
             self._pages.pop((LISTING, content_type), None)
 
+    def _current(self, key: str, content_type: str) -> tuple[str, int, float] | None:
+        """The ETag, serial and modification time of a page as it is now (None: no such project); no rendering."""
+        with self._lock:
+            if key == LISTING:
+                variant = "serials" if self._listing_serials else "names"
+                return page_etag(key, content_type, self._serial, variant), self._serial, self._modified
+            project = self._projects.get(key)
+            if project is None:
+                return None
+            return page_etag(key, content_type, project.serial), project.serial, project.modified
+
     def _page(self, key: str, content_type: str) -> Page | None:
         page = self._pages.get((key, content_type))
         if page is not None:
@@ -181,17 +219,20 @@ class IndexServer(TargetFaults):
             page = self._pages.get((key, content_type))
             if page is not None:
                 return page
+            current = self._current(key, content_type)
+            if current is None:
+                return None
+            etag, serial, modified = current
             if key == LISTING:
                 body = render_listing(
-                    self._projects.values(), content_type, serial=self._serial, with_serials=self._listing_serials
+                    self._projects.values(), content_type, serial=serial, with_serials=self._listing_serials
                 )
-                page = make_page(body, content_type, self._serial, self._modified)
+                page = make_page(body, content_type, serial, modified, etag=etag, compress=True)
             else:
-                project = self._projects.get(key)
-                if project is None:
-                    return None
-                body = render_project(project, content_type, serial=project.serial)
-                page = make_page(body, content_type, project.serial, project.modified)
+                body = render_project(self._projects[key], content_type, serial=serial)
+                page = make_page(body, content_type, serial, modified, etag=etag)
+            if self._page_cache is not None and len(self._pages) >= self._page_cache:
+                self._pages.pop(next(iter(self._pages)))  # the oldest rendered
             self._pages[(key, content_type)] = page
             return page
 
@@ -272,6 +313,19 @@ class IndexServer(TargetFaults):
         if content_type is None:
             handler.reply(406, b"not acceptable: this index serves " + ", ".join(self._formats).encode() + b"\n")
             return
+        current = self._current(key, content_type)
+        if current is None:
+            handler.reply(404, b"not found\n")
+            return
+        etag, serial, modified = current
+        packed = key == LISTING and accepts_gzip(handler.headers.get("Accept-Encoding"))
+        replaced = fault is not None and (
+            fault.kind in ("malformed", "oversize") or (fault.kind == "stale" and key != LISTING)
+        )
+        inm = handler.headers.get("If-None-Match")
+        if not replaced and inm and (etag_matches(inm, etag) or etag_matches(inm, gzip_etag(etag))):
+            handler.send_raw(304, validator_head(gzip_etag(etag) if packed else etag, serial, modified))
+            return
         page = self._page(key, content_type)
         if page is None:
             handler.reply(404, b"not found\n")
@@ -286,10 +340,12 @@ class IndexServer(TargetFaults):
                 body = render_project(
                     project, content_type, serial=fault.serial, as_of=None if fault.keep_versions else fault.serial
                 )
-            stale = make_page(body, content_type, fault.serial, project.modified)
+            variant = "all versions" if fault.keep_versions else ""  # else exactly the page as it was then
+            etag = page_etag(key, content_type, fault.serial, variant)
+            stale = make_page(body, content_type, fault.serial, project.modified, etag=etag)
             handler.send_raw(200, stale.head_200, stale.body)
-        elif (inm := handler.headers.get("If-None-Match")) and etag_matches(inm, page.etag):
-            handler.send_raw(304, page.head_304)
+        elif packed and page.gzip_body is not None:
+            send_with_fault(handler, 200, page.gzip_head_200, page.gzip_body, fault)
         else:
             send_with_fault(handler, 200, page.head_200, page.body, fault)
 
@@ -366,5 +422,7 @@ class IndexServer(TargetFaults):
         elif path == "/_control/reset-stats" and handler.command == "POST":
             self.reset_stats()
             handler.reply_json(200, {"ok": True})
+        elif path.removeprefix(CONTROL_PREFIX) in CONTROL_MUTATIONS and handler.command == "POST":
+            self._control_mutation(handler, path.removeprefix(CONTROL_PREFIX))
         else:
             handler.reply_json(404, {"error": f"no control endpoint {handler.command} {path}"})

@@ -81,3 +81,23 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+@lru_cache(maxsize=64)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Tell whether an ``Accept-Encoding`` value accepts gzip (named or ``*``, with a quality above 0)."""
+    for part in (accept_encoding or "").split(","):
+        coding, *params = part.split(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            return True
+    return False

@@ -2,9 +2,17 @@
 
 The index prints its base URL (``http://127.0.0.1:PORT/simple``) as the first line of stdout, serves until
 SIGTERM/SIGINT, and answers ``POST /_control/publish``, ``GET /_control/stats`` and
-``POST /_control/reset-stats``; the benchmark runs it as::
+``POST /_control/reset-stats``, and the release mutations (``POST /_control/yank``, ``unyank``, ``add-file``,
+``change-sha256``, ``remove-version``, ``restore-version``, ``remove-project``, ``restore-project``, each with a
+JSON body naming ``project`` and, as needed, ``version``, ``reason``, ``filename``, ``sha256``: see
+:mod:`.mutations`); the benchmark runs it as::
 
     python -m tests.support.servers index --projects 10000 --versions 30 --latency-ms 0 --port 0
+
+and at PyPI's size (pages rendered when asked for, at most 20,000 kept; 304s and the listing's ETag need no
+rendering; the JSON listing is served gzip-encoded to clients that accept it)::
+
+    python -m tests.support.servers index --projects 600000 --versions 2 --page-cache 20000
 """
 
 from __future__ import annotations
@@ -55,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     index.add_argument("--no-listing-serials", action="store_true", help="omit _last-serial in the JSON listing")
     index.add_argument("--record", action="store_true", help="keep a log of requests (memory grows)")
     index.add_argument("--warm", action="store_true", help="render every page before printing the URL")
+    index.add_argument(
+        "--page-cache",
+        type=int,
+        default=None,
+        help="keep at most this many rendered pages (default: all); 304s never render a page",
+    )
     for name in ("webhook", "pushgateway"):
         commands.add_parser(name).add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
@@ -68,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             listing_serials=not args.no_listing_serials,
             record=args.record,
             control=True,
+            page_cache=args.page_cache,
         )
         if args.warm:
             server.warm([JSON_CONTENT_TYPE if f == "json" else TEXT_HTML for f in server.formats])

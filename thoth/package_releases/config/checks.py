@@ -9,6 +9,7 @@ from typing import NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from thoth.package_releases.redact import mask_url
+from thoth.package_releases.values import EVENT_KINDS
 
 _CREDENTIALS_HINT = "credentials must not be written in the configuration; put them in ~/.netrc (see README)"
 _SHOWN_VALUE_MAX = 80
@@ -108,6 +109,17 @@ def required(data: Mapping[str, object], key: str, path: str) -> object:
     if key not in data:
         fail(join(path, key), "missing required key")
     return data[key]
+
+
+def event_kinds(value: object, path: str) -> tuple[str, ...]:
+    """Return a non-empty list of release event kinds, without duplicates, in the order of ``EVENT_KINDS``."""
+    items = as_list(value, path)
+    if not items:
+        fail(path, f"expected a list of at least one event kind among {', '.join(EVENT_KINDS)}")
+    for position, item in enumerate(items):
+        if item not in EVENT_KINDS:
+            fail(f"{path}[{position}]", f"expected one of {', '.join(EVENT_KINDS)}, got {show(item)}")
+    return tuple(kind for kind in EVENT_KINDS if kind in items)
 
 
 def http_url(value: object, path: str) -> str:

@@ -6,15 +6,18 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from thoth.package_releases.normalize import PYPI_SIMPLE_URL, normalize_index_url
 from thoth.package_releases.redact import mask_text, mask_url
+from thoth.package_releases.values import NEW_RELEASE, ReleaseEvent
 
 DEFAULT_CONFIG = "config/thoth.yaml"
+# The events a trigger subscribes to when its ``events:`` key is absent: new releases, as before issue 13.
+DEFAULT_EVENTS: Final = (NEW_RELEASE,)
 TRIGGER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH"})
 # Templates read the environment variables whose names start with this prefix, and those the configuration
 # lists under ``template_variables``; no others.
@@ -74,7 +77,10 @@ class FeedConfig:
 
 @dataclass(frozen=True)
 class TriggerConfig:
-    """An HTTP request fired for new releases of a monitored package; URL, headers and payload are templates."""
+    """An HTTP request fired for release events of a monitored package; URL, headers and payload are templates.
+
+    ``events`` are the kinds of events it subscribes to (in the order of ``EVENT_KINDS``, no duplicates).
+    """
 
     url: str
     method: str = "POST"
@@ -85,6 +91,23 @@ class TriggerConfig:
     version_specifier: str | None = None
     prereleases: bool = False
     index_url: str | None = None
+    events: tuple[str, ...] = DEFAULT_EVENTS
+
+    def fires(self, event: ReleaseEvent) -> bool:
+        """Return whether this trigger fires for a release event.
+
+        It must subscribe to the event's kind, and the event must match its ``index_url`` filter. For an event
+        with a version, the version must also match (see :meth:`matches`); ``missing_package`` has none, so
+        ``version_specifier`` and ``prereleases`` do not apply to it.
+        """
+        if event.kind not in self.events:
+            return False
+        if event.package_version is None:
+            return self._on_index(event.index_url)
+        return self.matches(event.package_version, event.index_url)
+
+    def _on_index(self, index_url: str) -> bool:
+        return self.index_url is None or normalize_index_url(index_url) == self.index_url
 
     def matches(self, package_version: str, index_url: str) -> bool:
         """Return whether this trigger fires for a release of the given version found on the given index.
@@ -92,7 +115,7 @@ class TriggerConfig:
         Pre-releases (and development releases) match only when ``prereleases`` is true; versions that are
         not valid PEP 440 versions never match.
         """
-        if self.index_url is not None and normalize_index_url(index_url) != self.index_url:
+        if not self._on_index(index_url):
             return False
         try:
             version = Version(package_version)
@@ -107,8 +130,15 @@ class TriggerConfig:
 
     @property
     def key(self) -> str:
-        """Return a stable identity of this trigger: the SHA-256 hex digest of its fields as canonical JSON."""
-        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """Return a stable identity of this trigger: the SHA-256 hex digest of its fields as canonical JSON.
+
+        ``events`` counts only when it is not the default: a trigger subscribed to new releases alone keeps the
+        key it had before the key existed, so that the entries queued for it before then are still delivered.
+        """
+        fields = asdict(self)
+        if self.events == DEFAULT_EVENTS:
+            del fields["events"]
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

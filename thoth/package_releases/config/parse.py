@@ -5,7 +5,7 @@ Two formats are accepted. The current one has up to three top-level keys::
     indexes: [{url, warehouse_api_url, verify_ssl, enabled, only_if_package_seen}, ...]
     feeds: [{url, index_url}, ...]
     packages: {<name>: {triggers: [{url, method, headers, payload, tls_verify,
-                                    version_specifier, prereleases, index_url}, ...]}}
+                                    version_specifier, prereleases, index_url, events}, ...]}}
 
 The 2019 (legacy) format is a mapping of package name to ``{triggers: [...]}`` with no indexes or feeds.
 Everything is validated up front; any problem is a :class:`ConfigError` naming the source, the key path and
@@ -26,6 +26,7 @@ from thoth.package_releases.config.checks import (
     as_bool,
     as_list,
     as_str,
+    event_kinds,
     fail,
     has_control,
     http_url,
@@ -39,6 +40,7 @@ from thoth.package_releases.config.checks import (
     url_problem,
 )
 from thoth.package_releases.config.model import (
+    DEFAULT_EVENTS,
     RESERVED_PREFIXES,
     TEMPLATE_PREFIX,
     TRIGGER_METHODS,
@@ -61,6 +63,7 @@ from thoth.package_releases.template import (
     placeholders,
     render,
 )
+from thoth.package_releases.values import NEW_RELEASE
 
 _SECTIONS = ("indexes", "feeds", "packages", "template_variables")
 _INDEX_KEYS = ("url", "warehouse_api_url", "verify_ssl", "enabled", "only_if_package_seen")
@@ -75,11 +78,17 @@ _TRIGGER_KEYS = (
     "version_specifier",
     "prereleases",
     "index_url",
+    "events",
 )
 # RFC 9110 header field names.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Values substituted for release fields when checking that a trigger template renders to something valid.
-_SAMPLE_RELEASE = {"package_name": "example", "package_version": "1.0.0", "index_url": PYPI_SIMPLE_URL}
+_SAMPLE_RELEASE = {
+    "event": NEW_RELEASE,
+    "package_name": "example",
+    "package_version": "1.0.0",
+    "index_url": PYPI_SIMPLE_URL,
+}
 # A payload is small; the limits stop alias bombs and self-referencing YAML structures.
 _PAYLOAD_MAX_DEPTH = 32
 _PAYLOAD_MAX_NODES = 10_000
@@ -229,6 +238,7 @@ class _Parser:
             version_specifier=optional(data, "version_specifier", path, self._specifier, None),
             prereleases=optional(data, "prereleases", path, as_bool, False),
             index_url=optional(data, "index_url", path, self._optional_index, None),
+            events=optional(data, "events", path, event_kinds, DEFAULT_EVENTS),
         )
 
     def _optional_url(self, value: object, path: str) -> str | None:

@@ -6,12 +6,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from types import FrameType
 from typing import TypeVar
 
-from thoth.package_releases.phases.ports import IndexClientFactory, IndexClientPort, StorePort
+from thoth.package_releases.phases.ports import IndexClientFactory, IndexClientPort, ProjectPage, StorePort
 from thoth.package_releases.redact import mask_url
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.report import RunReport
@@ -152,10 +153,18 @@ class RunContext:
         found: Mapping[str, Iterable[str]],
         pages: Mapping[str, PageValidators],
         notifier: Notifier | None,
+        *,
+        read: Mapping[str, ProjectPage] | None = None,
+        not_found: Collection[str] = (),
     ) -> ChunkOutcome:
-        """Record what a chunk found (one transaction) and add the new releases to the report."""
+        """Record what a chunk found (one transaction) and add the new releases and the events to the report.
+
+        ``read`` (pages answered 200) and ``not_found`` (projects answered 404) are compared for release events.
+        """
         outcome = self.db(
-            lambda: self.store.record(index, found, pages, notifier=notifier, dry_run=self.settings.dry_run)
+            lambda: self.store.record(
+                index, found, pages, notifier=notifier, dry_run=self.settings.dry_run, read=read, not_found=not_found
+            )
         )
         # The index URL as stored may carry credentials (the graph is not this job's to police): report it masked.
         shown = mask_url(index.url)
@@ -163,6 +172,7 @@ class RunContext:
             Release(r.package_name, r.package_version, shown) if shown != r.index_url else r
             for r in outcome.new_releases
         )
+        self.report.add_events(replace(event, index_url=shown) for event in outcome.events)
         for release in outcome.new_releases:
             _LOGGER.debug("New release %s %s on %s", release.package_name, release.package_version, shown)
         return outcome

@@ -75,8 +75,9 @@ def _read_feed(
     if to_check:
         state = context.store.state
         validators = context.db(lambda: state.page_validators(index.url, to_check))
-        fetched, validators_to_save = pages.fetch(index, sorted(set(to_check)), validators, IndexReport(url=index.url))
-        for name, versions in fetched.items():
+        fetched = pages.fetch(index, sorted(set(to_check)), validators, IndexReport(url=index.url))
+        validators_to_save = fetched.validators
+        for name, versions in fetched.found.items():  # versions only: the feeds carry new releases, no other event
             found[name].update(versions)
     outcome = context.record(index, found, validators_to_save, notifier)
     report.new_releases = len(outcome.new_releases)

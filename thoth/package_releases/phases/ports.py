@@ -6,7 +6,7 @@ in-memory store and index client. The block of imports below is the one place na
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -27,6 +27,7 @@ from thoth.package_releases.values import (
 # -- the concrete modules: the only imports of them in the orchestration --------------------------------------
 from thoth.package_releases.sources.feeds import FeedResult, fetch_feed
 from thoth.package_releases.sources.index import FetchStatus, ListingResult, ProjectResult, SimpleIndexClient
+from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.store import ConnectionLost, DatabaseError, SchemaError, Store, create_database
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "IndexClientFactory",
     "IndexClientPort",
     "ListingResult",
+    "ProjectPage",
     "ProjectResult",
     "SchemaError",
     "StatePort",
@@ -132,8 +134,14 @@ class StorePort(Protocol):
         *,
         notifier: Notifier | None = None,
         dry_run: bool = False,
+        read: Mapping[str, ProjectPage] | None = None,
+        not_found: Collection[str] = (),
     ) -> ChunkOutcome:
-        """Record one chunk of an index in one transaction and return what was (or would be) new."""
+        """Record one chunk of an index in one transaction and return what was (or would be) new.
+
+        ``read``: the pages answered 200 and ``not_found``: the projects answered 404, whose release events
+        the outcome carries.
+        """
 
     def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
         """Run one transactional action, reconnecting and running it again when the connection is lost."""

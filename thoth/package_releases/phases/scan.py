@@ -1,4 +1,4 @@
-"""The index scan: per index, the names to check (listing, serials), then pages fetched and recorded chunk by chunk.
+"""The index scan: per index, the plan of what to request (phases.strategy), then pages fetched and recorded by chunk.
 
 Also the rules both page-fetching phases follow: how a fetch result counts in the report, and when an
 index is taken as down.
@@ -8,22 +8,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from thoth.package_releases.clean import MAX_VERSION_LENGTH, clean_text, shown, version_too_long
 from thoth.package_releases.config import Config
 from thoth.package_releases.phases.context import RunContext
-from thoth.package_releases.phases.ports import FetchStatus, ProjectResult
+from thoth.package_releases.phases.ports import FetchStatus, ProjectPage, ProjectResult
+from thoth.package_releases.phases.strategy import ScanPlanner
 from thoth.package_releases.progress import Progress
 from thoth.package_releases.redact import mask_text, mask_url
 from thoth.package_releases.releases import chunked
 from thoth.package_releases.report import IndexReport
-from thoth.package_releases.values import IndexRow, ListingState, Notifier, PageValidators
+from thoth.package_releases.values import IndexRow, Notifier, PageValidators
 
 _LOGGER = logging.getLogger("thoth.package_releases.job")
 
 # An index whose requests failed this many times in a row (after their own retries) is taken as down: the
 # rest of it is not attempted, rather than spending every package's retries and backoff on a dead host.
 INDEX_DOWN_AFTER = 50
+
+
+@dataclass
+class Fetched:
+    """What fetching a chunk's pages brought: versions found, validators to save, pages read (200), 404s."""
+
+    found: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    validators: dict[str, PageValidators] = field(default_factory=dict)
+    pages: dict[str, ProjectPage] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)  # answered 404, found before
 
 
 class ScanPhase:
@@ -53,23 +65,16 @@ class ScanPhase:
         shown = mask_url(index.url)
         report = IndexReport(url=shown)
         context.report.indexes.append(report)
-        serials: Mapping[str, int] | None = None
-        remembered: ListingState | None = None
-        if context.only_seen(index):
-            names = context.known_names() | self._config.monitored_names
-        else:
-            listed = self._listed_names(index, report)
-            if listed is None:
-                return
-            names, serials, remembered = listed
-        owned = sorted(name for name in names if context.owned(name))
-        _LOGGER.info("Checking %d packages on %s", len(owned), shown)
-        progress = Progress(shown, len(owned), quiet=settings.quiet)
+        plan = ScanPlanner(context, self._config.monitored_names).plan(index, report)
+        if plan is None:
+            return
+        _LOGGER.info("Checking %d packages on %s", len(plan.names), shown)
+        progress = Progress(shown, len(plan.names), quiet=settings.quiet)
         try:
-            for chunk in chunked(owned, settings.chunk_size):
+            for chunk in chunked(plan.names, settings.chunk_size):
                 if context.stop.requested():
                     break
-                self._scan_chunk(index, chunk, serials, report, progress)
+                self._scan_chunk(index, chunk, report, progress)
                 if self.index_down(index):
                     failures, reason = self._failing[index.url]
                     report.error = f"index unreachable: {failures} requests in a row failed, the last with: {reason}"
@@ -79,9 +84,10 @@ class ScanPhase:
             progress.close()
         self._summarize(report)
         complete = not context.stop.reason and report.failed == 0 and report.stale == 0
+        remembered = plan.remembered
         if remembered is not None and complete and not settings.dry_run and index.id is not None:
-            saved, state = remembered, context.store.state
-            context.db(lambda: state.save_listing_state(index.url, settings.shard_label, saved))
+            state = context.store.state
+            context.db(lambda: state.save_listing_state(index.url, settings.shard_label, remembered))
 
     @staticmethod
     def _summarize(report: IndexReport) -> None:
@@ -106,68 +112,28 @@ class ScanPhase:
             ", ".join(report.not_found_names),
             f" and {more} more" if more > 0 else "",
         )
-        if report.error is None and report.not_found == report.packages_checked:
+        # Projects skipped as unchanged by their listed serial are on the index: then the URL is right.
+        if report.error is None and report.not_found == report.packages_checked and not report.skipped_by_serial:
             report.error = (
                 f"none of the {report.packages_checked} projects checked is on the index:"
                 " is the URL the simple API's (e.g. devpi's ends in /+simple)?"
             )
             _LOGGER.warning("Index %s: %s", report.url, report.error)
 
-    def _listed_names(
-        self, index: IndexRow, report: IndexReport
-    ) -> tuple[set[str], Mapping[str, int] | None, ListingState | None] | None:
-        """Return the names to check on an index from its listing, their serials, and the listing to remember.
-
-        None when the listing failed (the report has the error). A ``304`` of a listing that carried a serial
-        per project proves every listed project unchanged: only monitored names are checked. Without such
-        serials (a static index rewrites its root only when a project is added) it proves nothing about the
-        project pages: every project read before gets its own conditional request.
-        """
-        context = self._context
-        state, shard = context.store.state, context.settings.shard_label
-        cached = context.db(lambda: state.listing_state(index.url, shard)) if index.id else None
-        # Not knowing whether the remembered listing had serials per project, ask for the whole listing again.
-        validators = cached.validators if cached is not None and cached.project_serials is not None else None
-        listing = context.client(index).project_listing(validators)
-        report.listing = listing.status.value
-        if listing.status is FetchStatus.FAILED:
-            report.error = f"project listing: {listing.error or 'failed'}"
-            _LOGGER.error("Index %s failed: %s", mask_url(index.url), report.error)
-            return None
-        monitored = self._config.monitored_names
-        if listing.status is FetchStatus.NOT_MODIFIED:
-            if cached is not None and cached.project_serials:
-                return set(monitored), None, None
-            pages = context.db(lambda: state.page_names(index.url))
-            _LOGGER.info(
-                "The listing of %s is unchanged but carries no serial per project: checking every project's page",
-                mask_url(index.url),
-            )
-            return pages | monitored, None, None
-        _note_invalid_names(report, listing.invalid_names, listing.invalid_examples)
-        remembered = ListingState(listing.validators, project_serials=listing.serials is not None)
-        return set(listing.projects) | monitored, listing.serials, remembered
-
     def _scan_chunk(
         self,
         index: IndexRow,
         chunk: Sequence[str],
-        serials: Mapping[str, int] | None,
         report: IndexReport,
         progress: Progress,
     ) -> None:
         context = self._context
         state = context.store.state
         validators = context.db(lambda: state.page_validators(index.url, chunk))
-        if serials is not None:
-            unchanged_names = [name for name in chunk if unchanged(serials.get(name), validators.get(name))]
-            if unchanged_names:
-                report.skipped_by_serial += len(unchanged_names)
-                progress.advance(len(unchanged_names))
-                skip = set(unchanged_names)
-                chunk = [name for name in chunk if name not in skip]
-        found, pages = self.fetch(index, chunk, validators, report, progress)
-        outcome = context.record(index, found, pages, self._notifier)
+        fetched = self.fetch(index, chunk, validators, report, progress)
+        outcome = context.record(
+            index, fetched.found, fetched.validators, self._notifier, read=fetched.pages, not_found=fetched.not_found
+        )
         report.new_releases += len(outcome.new_releases)
         progress.advance(0, len(outcome.new_releases))
 
@@ -178,19 +144,18 @@ class ScanPhase:
         validators: Mapping[str, PageValidators],
         report: IndexReport,
         progress: Progress | None = None,
-    ) -> tuple[dict[str, tuple[str, ...]], dict[str, PageValidators]]:
-        """Fetch project pages concurrently; return versions found and validators to save, counting outcomes.
+    ) -> Fetched:
+        """Fetch project pages concurrently; return what they hold (versions, pages, validators), counting outcomes.
 
         A signal stops the fetching at once (what arrived is returned, to be recorded); so does the index going down.
         """
-        found: dict[str, tuple[str, ...]] = {}
-        pages: dict[str, PageValidators] = {}
+        fetched = Fetched()
         stop = self._context.stop
         client = self._context.client(index)
         results = client.fetch_many(((name, validators.get(name)) for name in names), should_stop=stop.signalled)
         try:
             for result in results:
-                self._count(index, result, validators.get(result.project), report, found, pages)
+                self._count(index, result, validators.get(result.project), report, fetched)
                 if progress is not None:
                     progress.advance()
                 if stop.signalled():
@@ -202,7 +167,7 @@ class ScanPhase:
             results.close()
             if stop.signalled():
                 client.cancel()
-        return found, pages
+        return fetched
 
     def _count(
         self,
@@ -210,8 +175,7 @@ class ScanPhase:
         result: ProjectResult,
         previous: PageValidators | None,
         report: IndexReport,
-        found: dict[str, tuple[str, ...]],
-        pages: dict[str, PageValidators],
+        fetched: Fetched,
     ) -> None:
         run_report = self._context.report
         report.packages_checked += 1
@@ -219,8 +183,10 @@ class ScanPhase:
         failures, _ = self._failing.get(index.url, (0, ""))
         self._failing[index.url] = (failures + 1, result.error or "failed") if status is FetchStatus.FAILED else (0, "")
         if status is FetchStatus.OK:
-            found[result.project] = result.versions
-            pages[result.project] = result.validators
+            fetched.found[result.project] = result.versions
+            fetched.validators[result.project] = result.validators
+            if result.page is not None:
+                fetched.pages[result.project] = result.page
             too_long: list[str] = []
             for raw in result.invalid_versions:  # skipped and listed, not an error: it would be one on every run
                 if version_too_long(raw):
@@ -235,9 +201,11 @@ class ScanPhase:
         elif status is FetchStatus.NOT_MODIFIED:
             report.not_modified += 1
             if result.validators != previous:  # e.g. a newer serial; else nothing to save: steady runs write nothing
-                pages[result.project] = result.validators
+                fetched.validators[result.project] = result.validators
         elif status is FetchStatus.NOT_FOUND:
             report.add_not_found(result.project)
+            if previous is not None:  # found before: compared (missing_package), then forgotten
+                fetched.not_found.append(result.project)
         elif status is FetchStatus.STALE:
             report.stale += 1
             stale = mask_text(clean_text(result.error or "stale page"))
@@ -247,25 +215,3 @@ class ScanPhase:
             reason = mask_text(clean_text(result.error or "failed"))
             run_report.add_error(result.project, mask_url(index.url), reason)
             _LOGGER.warning("%s on %s: %s", result.project, mask_url(index.url), reason)
-
-
-def _note_invalid_names(report: IndexReport, count: int, examples: Sequence[str]) -> None:
-    """Count the listed names that are no project names in the index's report, with one warning line."""
-    if not count:
-        return
-    report.invalid_names = count
-    report.invalid_name_examples = list(examples)
-    more = ", ..." if count > len(examples) else ""
-    _LOGGER.warning(
-        "Index %s lists %d invalid project name(s), skipped: %s%s", report.url, count, ", ".join(examples), more
-    )
-
-
-def unchanged(listed_serial: int | None, validators: PageValidators | None) -> bool:
-    """Tell whether the listing's serial for a project shows no change since its page was last read."""
-    return (
-        listed_serial is not None
-        and validators is not None
-        and validators.serial is not None
-        and listed_serial <= validators.serial
-    )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from packaging.version import Version
 from pypi_simple import UnparsableFilenameError, parse_filename
 
-from thoth.package_releases.clean import version_too_long
+from thoth.package_releases.clean import MAX_VERSION_LENGTH, clean_text, version_too_long
 from thoth.package_releases.normalize import normalize_name, normalize_version
 from thoth.package_releases.redact import one_line
 from thoth.package_releases.sources.documents import ACCEPT as ACCEPT
@@ -28,21 +28,29 @@ from thoth.package_releases.sources.listing import MAX_LISTED_NAMES as MAX_LISTE
 from thoth.package_releases.sources.listing import ProjectListing, read_listing
 
 _SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
+_SHA256_HEX: Final = re.compile(r"[0-9a-fA-F]{64}")
 _HTML_PIECE: Final = 64 * 1024
 _ANCHOR_START: Final = re.compile(rb"<a[\s>]", re.IGNORECASE)
 
 # Bounds of what one page may hold (a page beyond one is a PageError): memory stays proportional to them.
 MAX_PAGE_VERSIONS: Final = 100_000
 MAX_PAGE_FILES: Final = 100_000
+# The longest yank reason kept (PEP 592 puts no bound on it; it travels in events and webhooks).
+MAX_YANK_REASON: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
 class DistributionFile:
-    """One file a project page lists: its name, its SHA-256 (when the page gives one), whether it is yanked."""
+    """One file a project page lists: its name, its SHA-256, whether it is yanked and why.
+
+    ``sha256`` is lower-case hex, None when the page gives no valid one. ``yanked_reason`` is the PEP 592 reason
+    (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the file is not yanked or the page gives none.
+    """
 
     filename: str
     sha256: str | None = None
     yanked: bool = False
+    yanked_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class ProjectPage:
 # Version strings repeat across the projects of one run ("1.0.0", "0.1.0", ...): parse each once.
 _normalized_version = functools.lru_cache(maxsize=16384)(normalize_version)
 _version_key = functools.lru_cache(maxsize=16384)(Version)
+_normalized_name = functools.lru_cache(maxsize=4096)(normalize_name)
+_SDIST_EXTENSIONS: Final = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
 def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectPage:
@@ -71,9 +81,7 @@ def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectP
     media_type, charset = check_content_type(content_type)
     if media_type != JSON_TYPE:
         links = _html_links(body, charset, MAX_PAGE_FILES, "files")
-        files = tuple(
-            DistributionFile(text, _sha256_of(url), attrs.get("data-yanked") is not None) for text, url, attrs in links
-        )
+        files = tuple(_html_file(text, url, attrs) for text, url, attrs in links)
         valid, invalid = _classify_versions(_versions_from_files(project, files))
         return ProjectPage(project, files, valid, invalid, html_serial(body))
     data = _load_json(body)
@@ -116,13 +124,29 @@ def _classify_versions(raw_versions: Iterable[str]) -> tuple[tuple[str, ...], tu
 def _versions_from_files(project: str, files: Iterable[DistributionFile]) -> Iterable[str]:
     """Yield the versions in the names of the project's distribution files (other names are skipped)."""
     for file in files:
-        try:
-            name, version, _ = parse_filename(file.filename, project)
-        except UnparsableFilenameError:
-            continue
-        # Like pip, a file named for another project is no release of this one.
-        if version is not None and normalize_name(name) == project:
+        version = _file_version(project, file.filename)
+        if version is not None:
             yield version
+
+
+def _file_version(project: str, filename: str) -> str | None:
+    """Return the (raw) version in the name of a distribution file of ``project`` (normalized), else None."""
+    # Wheels and sdists, nearly every file, are read without pypi-simple's general (and slower) parser.
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        if 5 <= len(parts) <= 6 and (parts[0] == project or _normalized_name(parts[0]) == project):
+            return parts[1]
+    elif filename.endswith(_SDIST_EXTENSIONS):
+        stem = filename[: -len(next(ext for ext in _SDIST_EXTENSIONS if filename.endswith(ext)))]
+        name, _, version = stem.rpartition("-")
+        if version and (name == project or _normalized_name(name) == project):
+            return version
+    try:
+        name, version, _ = parse_filename(filename, project)
+    except UnparsableFilenameError:
+        return None
+    # Like pip, a file named for another project is no release of this one.
+    return version if version is not None and normalize_name(name) == project else None
 
 
 def _load_json(body: bytes) -> dict[str, Any]:
@@ -153,9 +177,47 @@ def _json_files(data: Mapping[str, Any]) -> tuple[DistributionFile, ...]:
         sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
         yanked = entry.get("yanked", False)
         files.append(
-            DistributionFile(filename, sha256 if isinstance(sha256, str) else None, yanked not in (False, None))
+            DistributionFile(
+                filename,
+                sha256.lower() if isinstance(sha256, str) and _SHA256_HEX.fullmatch(sha256) else None,
+                yanked not in (False, None),
+                _yank_reason(yanked),
+            )
         )
     return tuple(files)
+
+
+def _html_file(text: str, url: str, attrs: Mapping[str, object]) -> DistributionFile:
+    """Return the file an anchor of a PEP 503 page stands for (``data-yanked``: yanked, its value: the reason)."""
+    yanked = attrs.get("data-yanked")
+    return DistributionFile(text, _sha256_of(url), yanked is not None, _yank_reason(yanked))
+
+
+def _yank_reason(value: object) -> str | None:
+    """Return the reason of a PEP 592 yank (a JSON ``yanked`` string, a ``data-yanked`` value), cleaned and bounded."""
+    if not isinstance(value, str):
+        return None
+    reason = " ".join(clean_text(value, limit=MAX_YANK_REASON).split())
+    return reason or None
+
+
+def files_by_version(
+    page: ProjectPage, files: Iterable[DistributionFile] | None = None
+) -> dict[str, list[DistributionFile]]:
+    """Return the files of a project page (or those given of it) by the (normalized) version their names carry.
+
+    Files named for another project, unparsable names and invalid versions are left out, as pip leaves them.
+    """
+    grouped: dict[str, list[DistributionFile]] = {}
+    project = page.name
+    for file in page.files if files is None else files:
+        raw = _file_version(project, file.filename)
+        if raw is None or len(raw) > MAX_VERSION_LENGTH:
+            continue
+        version = _normalized_version(raw)
+        if version is not None:
+            grouped.setdefault(version, []).append(file)
+    return grouped
 
 
 def _html_links(body: bytes, charset: str | None, limit: int, what: str) -> Iterator[Link]:

@@ -7,13 +7,15 @@ index in one transaction spanning both, and runs actions again after a lost conn
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import psycopg2
 
 from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_text, version_too_long
+from thoth.package_releases.release_events import new_release_events
 from thoth.package_releases.releases import missing_releases
+from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.store.connection import (
     Connection,
     ConnectionLost,
@@ -22,10 +24,18 @@ from thoth.package_releases.store.connection import (
     describe_url,
     first_line,
 )
+from thoth.package_releases.store.events import ChunkDetection, detect_chunk
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.schema import SchemaError
 from thoth.package_releases.store.state import JobState
-from thoth.package_releases.values import ChunkOutcome, IndexRow, Notifier, PageValidators, Release
+from thoth.package_releases.values import (
+    ChunkOutcome,
+    IndexRow,
+    Notifier,
+    PageValidators,
+    Release,
+    ReleaseEvent,
+)
 
 __all__ = [
     "ConnectionLost",
@@ -83,19 +93,28 @@ class Store:
         *,
         notifier: Notifier | None = None,
         dry_run: bool = False,
+        read: Mapping[str, ProjectPage] | None = None,
+        not_found: Collection[str] = (),
     ) -> ChunkOutcome:
         """Record one chunk of an index in one transaction and return what was new.
 
         Inserts the releases in ``found`` (name -> normalized versions) that the graph lacks (but those too long
-        for its indexes, which the sources skip already), attaches the
-        entity rules that match them, queues the notifications ``notifier`` asks for, and saves the pages'
-        validators. Rows another run inserted meanwhile are neither duplicated nor reported as new. In a dry
-        run nothing is written and the releases that would be inserted are returned.
+        for its indexes, which the sources skip already), attaches the entity rules that match them, detects the
+        release events of the pages ``read`` (answered ``200``) and of the projects ``not_found`` (``404``),
+        sets or clears ``is_missing`` accordingly, keeps the pages' snapshots, queues the notifications
+        ``notifier`` asks for, and saves the pages' validators. Rows another run inserted meanwhile are neither
+        duplicated nor reported as new. In a dry run nothing is written and what would be new is returned.
         """
-        names = sorted(set(found) | set(pages))
-        if dry_run or index.id is None:
-            known = self.graph.known_versions(index.id, names)
-            return ChunkOutcome(tuple(_recordable(missing_releases(index.url, found, known))), 0)
+        read = read or {}
+        names = sorted(set(found) | set(pages) | set(read) | set(not_found))
+        if index.id is None:  # an index not registered yet (dry run): all its releases are new, nothing to compare
+            return _outcome(_recordable(missing_releases(index.url, found, {})), ChunkDetection(), 0)
+        if dry_run:
+            with self._conn.read_only() as cursor:
+                known = self.graph.known_versions_in(cursor, index.id, names)
+                new = _recordable(missing_releases(index.url, found, known))
+                detection = detect_chunk(cursor, self.graph, self.state, index, read, not_found, _with(known, new))
+            return _outcome(new, detection, 0)
 
         with self._conn.transaction() as cursor:
             known = self.graph.known_versions_in(cursor, index.id, names)
@@ -103,9 +122,14 @@ class Store:
             inserted = self.graph.insert_entities(cursor, index.id, missing)
             self.graph.attach_rules(cursor, index.id, inserted)
             new = [release for _, release in inserted]
-            queued = self.state.enqueue(cursor, new, notifier) if notifier else 0
+            detection = detect_chunk(cursor, self.graph, self.state, index, read, not_found, _with(known, new))
+            self.graph.set_missing_in(cursor, index.id, detection.flags)
+            self.state.save_snapshots_in(cursor, index.url, detection.snapshots or {})
+            events = _events(new, detection)
+            queued = self.state.enqueue(cursor, events, notifier) if notifier else 0
+            self.state.forget_pages_in(cursor, index.url, not_found)
             self.state.save_page_state(cursor, index.url, pages)
-        return ChunkOutcome(tuple(new), queued)
+        return ChunkOutcome(tuple(new), queued, events)
 
     def with_reconnect(self, action: Callable[[], T], *, sleep: Callable[[float], None]) -> T:
         """Run a database action; when the connection is lost, reconnect with backoff and run it again.
@@ -142,3 +166,23 @@ def _recordable(releases: Iterable[Release]) -> list[Release]:
         else:
             _LOGGER.warning("Not recording a release too long for the graph: %s", clean_text(repr(release), limit=120))
     return kept
+
+
+def _with(known: Mapping[str, set[str]], new: Iterable[Release]) -> dict[str, set[str]]:
+    """Return the graph's versions per name once the new releases are inserted."""
+    versions = {name: set(values) for name, values in known.items()}
+    for release in new:
+        versions.setdefault(release.package_name, set()).add(release.package_version)
+    return versions
+
+
+def _events(new: Sequence[Release], detection: ChunkDetection) -> tuple[ReleaseEvent, ...]:
+    """Return every event of a chunk, ``new_release`` ones first."""
+    events = (*new_release_events(new), *detection.events)
+    _LOGGER.debug("%d release events in the chunk", len(events))
+    return events
+
+
+def _outcome(new: Sequence[Release], detection: ChunkDetection, queued: int) -> ChunkOutcome:
+    """Return a chunk's outcome: its new releases, and every event (``new_release`` ones first)."""
+    return ChunkOutcome(tuple(new), queued, _events(new, detection))

@@ -200,3 +200,41 @@ class KnowledgeGraph:
                 page_size=len(pairs),
             )
         return len(pairs)
+
+    def artifact_hashes_in(self, cursor: Cursor, index_id: int, names: Sequence[str]) -> dict[str, dict[str, set[str]]]:
+        """Return name -> version -> sha256 of the artifacts the graph holds for the given names on an index.
+
+        Read as thoth-storages' ``get_python_package_hashes_sha256`` reads them (``python_artifact`` through
+        ``has_artifact``), for a whole chunk at once. Versions without artifacts are absent.
+        """
+        hashes: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        if not names:
+            return hashes
+        cursor.execute(
+            "SELECT e.package_name, e.package_version, a.artifact_hash_sha256 FROM python_package_version_entity e"
+            " JOIN has_artifact h ON h.python_package_version_entity_id = e.id"
+            " JOIN python_artifact a ON a.id = h.python_artifact_id"
+            " WHERE e.python_package_index_id = %s AND e.package_name = ANY(%s)",
+            (index_id, list(names)),
+        )
+        for name, version, sha256 in cursor.fetchall():
+            hashes[name][version].add(sha256)
+        return hashes
+
+    def set_missing_in(self, cursor: Cursor, index_id: int, flags: Sequence[tuple[str, str, bool]]) -> None:
+        """Set (True) or clear (False) ``python_package_version.is_missing`` of (name, version) on an index.
+
+        What thoth-storages' ``update_missing_flag_package_version`` does, for many versions in one statement:
+        every row of the version on the index (one per solved environment) gets the flag. No row is created.
+        """
+        if not flags:
+            return
+        psycopg2.extras.execute_values(
+            cursor,
+            "UPDATE python_package_version p SET is_missing = v.flag"
+            " FROM (VALUES %s) AS v (index_id, name, version, flag) WHERE p.python_package_index_id = v.index_id"
+            " AND p.package_name = v.name AND p.package_version = v.version AND p.is_missing IS DISTINCT FROM v.flag",
+            [(index_id, name, version, flag) for name, version, flag in flags],
+            template="(%s::integer, %s::text, %s::text, %s::boolean)",
+            page_size=len(flags),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_serial, clean_te
 from thoth.package_releases.releases import shard_of
 from thoth.package_releases.store.connection import Connection, Cursor, DatabaseError, first_line
 from thoth.package_releases.store.schema import SchemaError
-from thoth.package_releases.values import ListingState, Notifier, OutboxEntry, PageValidators, Release
+from thoth.package_releases.values import ListingState, Notifier, OutboxEntry, PageValidators, ReleaseEvent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -78,6 +78,33 @@ STATE_MIGRATIONS: tuple[str, ...] = (
     # (NULL, for the rows written before: not known).
     f"""
     ALTER TABLE {STATE_SCHEMA}.listing_state ADD COLUMN project_serials BOOLEAN;
+    """,
+    # 4: release events in the outbox: each entry keeps its event's kind ('new_release' for
+    # the rows queued before) and details; a missing_package event has no version. Only new_release entries stay
+    # unique per (trigger, release): a version is new once, whereas a release may be yanked, unyanked and
+    # yanked again, each one an event of its own (the detection emits each once, in the transaction that
+    # records it).
+    f"""
+    ALTER TABLE {STATE_SCHEMA}.outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'new_release';
+    ALTER TABLE {STATE_SCHEMA}.outbox ADD COLUMN details JSONB NOT NULL DEFAULT '{{}}'::jsonb;
+    ALTER TABLE {STATE_SCHEMA}.outbox ALTER COLUMN package_version DROP NOT NULL;
+    ALTER TABLE {STATE_SCHEMA}.outbox ADD CONSTRAINT outbox_version_check
+        CHECK (package_version IS NOT NULL OR kind = 'missing_package');
+    ALTER TABLE {STATE_SCHEMA}.outbox DROP CONSTRAINT outbox_trigger_key_package_name_package_version_index_url_key;
+    CREATE UNIQUE INDEX outbox_new_release_once ON {STATE_SCHEMA}.outbox
+        (trigger_key, package_name, package_version, index_url) WHERE kind = 'new_release';
+    """,
+    # 5: what the job saw of each project page it read, to detect release events:
+    # the versions on the page, a 6-byte identity per file name, the yanked releases and reasons, the versions missing,
+    # the last mismatch reported (release_events.Snapshot: compact JSON, about 60 bytes for a release of 6 files).
+    f"""
+    CREATE TABLE {STATE_SCHEMA}.page_snapshot (
+        index_url  TEXT NOT NULL,
+        project    TEXT NOT NULL,
+        releases   TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (index_url, project)
+    );
     """,
 )
 
@@ -236,11 +263,11 @@ class JobState:
         """
         with self._conn.read_only() as cursor:
             cursor.execute(
-                f"SELECT id, trigger_key, package_name, package_version, index_url, attempts, last_error"
+                f"SELECT id, trigger_key, kind, package_name, package_version, index_url, details, attempts, last_error"
                 f" FROM {_STATE}.outbox WHERE status = 'pending' ORDER BY id"
             )
             return [
-                OutboxEntry(row[0], row[1], Release(row[2], row[3], row[4]), row[5], row[6])
+                OutboxEntry(row[0], row[1], ReleaseEvent(row[2], row[3], row[4], row[5], row[6] or {}), row[7], row[8])
                 for row in cursor.fetchall()
             ]
 
@@ -293,24 +320,66 @@ class JobState:
 
     # -- cursor-level steps of recording a chunk (the caller owns the transaction) ----------------------------
 
-    def enqueue(self, cursor: Cursor, releases: Sequence[Release], notifier: Notifier) -> int:
-        """Queue the notifications ``notifier`` names for new releases; return how many were not queued before."""
+    def enqueue(self, cursor: Cursor, events: Sequence[ReleaseEvent], notifier: Notifier) -> int:
+        """Queue one notification per event and trigger ``notifier`` names for it; return how many were queued.
+
+        A ``new_release`` entry already queued (by another run, or by the feeds) is not queued again.
+        """
         rows = [
-            (key, release.package_name, release.package_version, release.index_url)
-            for release in releases
-            for key in notifier(release)
+            (
+                key,
+                event.kind,
+                event.package_name,
+                event.package_version,
+                event.index_url,
+                json.dumps(_cleaned(dict(event.details))),
+            )
+            for event in events
+            for key in notifier(event)
         ]
         if not rows:
             return 0
         queued = psycopg2.extras.execute_values(
             cursor,
-            f"INSERT INTO {_STATE}.outbox (trigger_key, package_name, package_version, index_url) VALUES %s"
-            " ON CONFLICT DO NOTHING RETURNING id",
+            f"INSERT INTO {_STATE}.outbox (trigger_key, kind, package_name, package_version, index_url, details)"
+            " VALUES %s ON CONFLICT DO NOTHING RETURNING id",
             rows,
+            template="(%s, %s, %s, %s, %s, %s::jsonb)",
             page_size=len(rows),
             fetch=True,
         )
         return len(queued)
+
+    def snapshots_in(self, cursor: Cursor, index_url: str, names: Sequence[str]) -> dict[str, str]:
+        """Return the page snapshots (encoded) kept for the given projects of an index."""
+        if not names:
+            return {}
+        cursor.execute(
+            f"SELECT project, releases FROM {_STATE}.page_snapshot WHERE index_url = %s AND project = ANY(%s)",
+            (index_url, list(names)),
+        )
+        return dict(cursor.fetchall())
+
+    def save_snapshots_in(self, cursor: Cursor, index_url: str, snapshots: Mapping[str, str]) -> None:
+        """Keep the page snapshots (encoded) of projects of an index, replacing those kept before."""
+        rows = [(index_url, name, text) for name, text in snapshots.items() if len(name) <= MAX_NAME_LENGTH]
+        if not rows:
+            return
+        psycopg2.extras.execute_values(
+            cursor,
+            f"INSERT INTO {_STATE}.page_snapshot (index_url, project, releases) VALUES %s"
+            " ON CONFLICT (index_url, project) DO UPDATE SET releases = excluded.releases, updated_at = now()",
+            rows,
+            page_size=len(rows),
+        )
+
+    def forget_pages_in(self, cursor: Cursor, index_url: str, names: Collection[str]) -> None:
+        """Forget the validators of projects an index no longer has (``404``): they are not found there any more."""
+        if names:
+            cursor.execute(
+                f"DELETE FROM {_STATE}.page_state WHERE index_url = %s AND project = ANY(%s)",
+                (index_url, sorted(names)),
+            )
 
     def save_page_state(self, cursor: Cursor, index_url: str, pages: Mapping[str, PageValidators]) -> None:
         """Remember the validators of the project pages of an index."""
