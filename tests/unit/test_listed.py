@@ -102,10 +102,10 @@ def test_many_names_are_found_in_both_orders() -> None:
     assert sorted(names) == sorted(name for name, _ in listed)
 
 
-@pytest.mark.parametrize("run", [1, 2, 7, 64, 10_000])
-def test_names_sorted_in_runs_and_merged_are_the_same(monkeypatch: pytest.MonkeyPatch, run: int) -> None:
-    monkeypatch.setattr(listed, "_RUN", run)
-    entries = [(f"p{(index * 7919) % 300}", index) for index in range(500)]  # repeats across the runs
+@pytest.mark.parametrize("buckets", [1, 2, 7, 2**64])
+def test_names_whose_hashes_collide_are_told_apart(monkeypatch: pytest.MonkeyPatch, buckets: int) -> None:
+    monkeypatch.setattr(listed, "_hash", lambda name: hash(name) % buckets)  # 1: every hash the same
+    entries = [(f"p{(index * 7919) % 300}", index) for index in range(500)]  # repeated names, too
     names, serials = built(*entries)
 
     firsts: dict[str, int] = {}
@@ -115,3 +115,5 @@ def test_names_sorted_in_runs_and_merged_are_the_same(monkeypatch: pytest.Monkey
     assert serials is not None
     assert dict(serials.items()) == firsts
     assert all(serials[name] == serial for name, serial in firsts.items())
+    assert "p300" not in names
+    assert serials.get("p-1") is None

@@ -1,13 +1,15 @@
 """The names and serials of a project listing, held compactly: PyPI lists some 600,000 projects.
 
-The valid normalized names (ASCII by the PEP 508 rule) are one bytes buffer, sorted, with an array of offsets
-(lookups are a bisection); an array of positions gives the listing's order; the serials are an array of 64-bit
-integers. About 40 bytes a project, where a tuple of strings and a dict of serials take some 200.
+The valid normalized names (ASCII by the PEP 508 rule) are one bytes buffer in listing order, with an array of
+offsets; the serials an array of 64-bit integers beside them. Lookups bisect a sorted array of the names'
+hashes (this process' hash of their bytes), each with the name's place. About 50 bytes a project, where a tuple
+of strings and a dict of serials take some 200.
 """
 
 from __future__ import annotations
 
-import heapq
+import itertools
+import operator
 from array import array
 from bisect import bisect_left
 from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
@@ -19,8 +21,15 @@ from thoth.package_releases.sources.documents import PageError
 
 # How many invalid listed names a listing's report shows.
 INVALID_EXAMPLES: Final = 5
-# How many names are sorted at once (their keys held together); more are sorted in runs and merged.
-_RUN: Final = 1 << 20
+# Names decoded at once when the names are iterated.
+_BATCH: Final = 4096
+# A place takes the low bits of a sort key, the name's hash the high ones (places stay below 2**23: 8 million).
+_PLACE_BITS: Final = 23
+_HASH_MASK: Final = (1 << 64) - 1
+
+
+def _hash(name: bytes) -> int:
+    return hash(name) & _HASH_MASK
 
 
 class ListedNames(Sequence[str]):
@@ -29,18 +38,25 @@ class ListedNames(Sequence[str]):
     It compares equal to any sequence (a tuple, say) of the same names in the same order.
     """
 
-    def __init__(self, blob: bytes = b"", starts: array[int] | None = None, listed: array[int] | None = None) -> None:
-        """Hold the sorted names of ``blob`` (each ends with a newline; ``starts`` are their offsets, and its end).
+    def __init__(
+        self,
+        blob: bytes = b"",
+        starts: array[int] | None = None,
+        hashes: array[int] | None = None,
+        places: array[int] | None = None,
+    ) -> None:
+        """Hold the names of ``blob`` (each ends with a newline), at offsets ``starts`` (and the end).
 
-        ``listed`` gives the listing's order: the sorted index of each name, in the order they were listed.
+        ``hashes`` are the names' hashes, sorted; ``places`` the place of the name of each.
         """
         self._blob = blob
         self._starts = starts if starts is not None else array("q", [0])
-        self._listed = listed if listed is not None else array("q")
+        self._hashes = hashes if hashes is not None else array("Q")
+        self._places = places if places is not None else array("q")
 
     def __len__(self) -> int:
         """Return the number of names."""
-        return len(self._listed)
+        return len(self._starts) - 1
 
     @overload
     def __getitem__(self, index: int) -> str: ...
@@ -51,21 +67,27 @@ class ListedNames(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | Sequence[str]:
         """Return the name at ``index`` (listing order), or a tuple of those of a slice."""
         if isinstance(index, slice):
-            return tuple(self._name(sorted_index) for sorted_index in self._listed[index])
-        return self._name(self._listed[index])
+            return tuple(self[place] for place in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("listed name index out of range")
+        return self._raw(index).decode("ascii")
 
     def __iter__(self) -> Iterator[str]:
         """Yield the names in listing order."""
-        return map(self._name, self._listed)
+        for first in range(0, len(self), _BATCH):
+            last = min(first + _BATCH, len(self))
+            yield from self._blob[self._starts[first] : self._starts[last] - 1].decode("ascii").split("\n")
 
     def __contains__(self, name: object) -> bool:
         """Return whether a (normalized) name is listed."""
-        return isinstance(name, str) and self.sorted_index(name) is not None
+        return isinstance(name, str) and self.place(name) is not None
 
     def __eq__(self, other: object) -> bool:
         """Return whether ``other`` is a sequence of the same names in the same order."""
         if isinstance(other, ListedNames):
-            return self._blob == other._blob and self._listed == other._listed
+            return self._blob == other._blob
         if isinstance(other, Sequence) and not isinstance(other, str | bytes):
             return len(self) == len(other) and all(mine == theirs for mine, theirs in zip(self, other, strict=True))
         return NotImplemented
@@ -79,37 +101,39 @@ class ListedNames(Sequence[str]):
         more = ", ..." if len(self) > 3 else ""
         return f"ListedNames({len(self)} names: {', '.join(self[:3])}{more})"
 
-    def sorted_index(self, name: str) -> int | None:
-        """Return the index of a normalized name among the sorted names, or None when it is not listed."""
+    def place(self, name: str) -> int | None:
+        """Return the index of a normalized name in listing order, or None when it is not listed."""
         try:
             key = name.encode("ascii")
         except UnicodeEncodeError:
             return None
-        count = len(self._starts) - 1
-        at = bisect_left(range(count), key, key=self._raw)
-        return at if at < count and self._raw(at) == key else None
+        wanted = _hash(key)
+        hashes = self._hashes
+        at = bisect_left(hashes, wanted)
+        while at < len(hashes) and hashes[at] == wanted:
+            if self._raw(self._places[at]) == key:
+                return self._places[at]
+            at += 1
+        return None
 
-    def _raw(self, sorted_index: int) -> bytes:
-        return self._blob[self._starts[sorted_index] : self._starts[sorted_index + 1] - 1]
-
-    def _name(self, sorted_index: int) -> str:
-        return self._blob[self._starts[sorted_index] : self._starts[sorted_index + 1] - 1].decode("ascii")
+    def _raw(self, place: int) -> bytes:
+        return self._blob[self._starts[place] : self._starts[place + 1] - 1]
 
 
 class ListedSerials(Mapping[str, int]):
     """The ``_last-serial`` of each listed project: a read-only mapping, its keys in listing order."""
 
     def __init__(self, names: ListedNames, serials: array[int]) -> None:
-        """Hold the serials of ``names``, by sorted index."""
+        """Hold the serials of ``names``, place for place."""
         self._names = names
         self._serials = serials
 
     def __getitem__(self, name: str) -> int:
         """Return a listed project's serial; raise KeyError for a project not listed."""
-        found = self._names.sorted_index(name) if isinstance(name, str) else None
-        if found is None:
+        place = self._names.place(name) if isinstance(name, str) else None
+        if place is None:
             raise KeyError(name)
-        return self._serials[found]
+        return self._serials[place]
 
     def __iter__(self) -> Iterator[str]:
         """Yield the projects in listing order."""
@@ -136,29 +160,27 @@ class _Items(ItemsView[str, int]):
     _mapping: ListedSerials
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
-        names, serials = self._mapping._names, self._mapping._serials
-        for sorted_index in names._listed:
-            yield names._name(sorted_index), serials[sorted_index]
+        return zip(self._mapping._names, self._mapping._serials, strict=True)
 
 
 class _Values(ValuesView[int]):
     _mapping: ListedSerials
 
     def __iter__(self) -> Iterator[int]:
-        names, serials = self._mapping._names, self._mapping._serials
-        return map(serials.__getitem__, names._listed)
+        return iter(self._mapping._serials)
 
 
 class ListingBuilder:
     """The names (and serials) of a listing as they are read: valid ones normalized and kept, the others counted.
 
-    The names kept are packed as they come (one buffer, offsets); ``build`` sorts them in runs of bounded size,
-    merged, so that memory stays near that of the packed names, and keeps each name once (the first place,
-    the highest serial).
+    The names kept are packed as they come (one buffer, offsets); ``build`` indexes them by hash and keeps
+    each once (the first place, the highest serial).
     """
 
     def __init__(self, max_names: int, *, serials: bool) -> None:
         """Prepare for at most ``max_names`` listed names (a PageError past it); ``serials`` when they are listed."""
+        if max_names >= 1 << _PLACE_BITS:
+            raise ValueError(f"at most {(1 << _PLACE_BITS) - 1} names")
         self.max_names = max_names
         self.listed = 0
         self.invalid = 0
@@ -189,59 +211,74 @@ class ListingBuilder:
 
     def build(self) -> tuple[ListedNames, ListedSerials | None]:
         """Return the names kept, each once in the order first listed, and their serials (None when incomplete)."""
-        listed_serials = self._serials
-        count = len(self._starts) - 1
-        blob = bytearray()  # the names, sorted, each once
-        starts = array("q", [0])
-        sorted_serials = array("q")
-        sorted_index = array("q", [-1]) * count  # of each listed place; -1 for a repeat
-        previous = b""
-        for key in self._sorted_keys():
-            cut = key.index(b"\n") + 1
-            name, place = key[:cut], int.from_bytes(key[cut:], "big")
-            serial = 0 if listed_serials is None else listed_serials[place]
-            if name == previous:  # a repeat, listed later (places break the ties)
-                sorted_serials[-1] = max(sorted_serials[-1], serial)
+        blob, starts, serials = bytes(self._blob), self._starts, self._serials
+        self._blob, self._starts, self._serials = bytearray(), array("q", [0]), None
+        hashes, places, repeats = _index(blob, starts, serials)
+        if any(repeats):
+            blob, starts, serials, places = _without(repeats, blob, starts, serials, places)
+        names = ListedNames(blob, starts, hashes, places)
+        return names, None if serials is None else ListedSerials(names, serials)
+
+
+def _index(blob: bytes, starts: array[int], serials: array[int] | None) -> tuple[array[int], array[int], bytearray]:
+    """Return the names' hashes sorted, the place of each, and a mark on each place that repeats an earlier one.
+
+    The first place of a repeated name gets the highest serial of its places.
+    """
+    count = len(starts) - 1
+    keys = [_hash(blob[starts[place] : starts[place + 1] - 1]) << _PLACE_BITS | place for place in range(count)]
+    keys.sort()  # by hash, then by place
+    low = (1 << _PLACE_BITS) - 1
+    hashes = array("Q", (key >> _PLACE_BITS for key in keys))
+    places = array("q", (key & low for key in keys))
+    del keys
+    if not any(map(operator.eq, hashes, itertools.islice(hashes, 1, None))):
+        return hashes, places, bytearray()  # no hash twice: no name twice
+    return _told_apart(blob, starts, serials, hashes, places)
+
+
+def _told_apart(
+    blob: bytes, starts: array[int], serials: array[int] | None, hashes: array[int], places: array[int]
+) -> tuple[array[int], array[int], bytearray]:
+    """Return :func:`_index`'s answer when some names share a hash: the same name, or (rarely) a collision."""
+    kept_hashes, kept_places = array("Q"), array("q")
+    repeats = bytearray(len(starts) - 1)
+    group = 0  # where the places of the present hash start
+    for wanted, place in zip(hashes, places, strict=True):
+        if not kept_hashes or kept_hashes[-1] != wanted:
+            group = len(kept_hashes)
+        else:
+            first = _earlier(blob, starts, kept_places, group, place)
+            if first is not None:
+                repeats[place] = 1
+                if serials is not None:
+                    serials[first] = max(serials[first], serials[place])
                 continue
-            previous = name
-            sorted_index[place] = len(starts) - 1
-            blob += name
-            starts.append(len(blob))
-            sorted_serials.append(serial)
-        self._serials = None
-        names = ListedNames(bytes(blob), starts, array("q", (index for index in sorted_index if index >= 0)))
-        return names, None if listed_serials is None else ListedSerials(names, sorted_serials)
-
-    def _sorted_keys(self) -> Iterator[bytes]:
-        """Yield each name kept with its place (the name, a newline, 4 bytes) in order: runs sorted, then merged.
-
-        The packed names are dropped once the keys are made; each key is dropped once it is consumed.
-        """
-        blob, starts = bytes(self._blob), self._starts
-        self._blob, self._starts = bytearray(), array("q", [0])
-        count = len(starts) - 1
-        runs: list[bytes] = []
-        for first in range(0, count, _RUN):
-            keys = [
-                blob[starts[place] : starts[place + 1]] + place.to_bytes(4, "big")
-                for place in range(first, min(first + _RUN, count))
-            ]
-            keys.sort(reverse=True)
-            if count <= _RUN:
-                del blob, starts
-                while keys:
-                    yield keys.pop()
-                return
-            runs.append(b"".join(reversed(keys)))
-            keys.clear()
-        del blob, starts
-        yield from heapq.merge(*map(_run_keys, runs))
+        kept_hashes.append(wanted)
+        kept_places.append(place)
+    return kept_hashes, kept_places, repeats
 
 
-def _run_keys(run: bytes) -> Iterator[bytes]:
-    """Yield the keys of a sorted run (each a name, its newline, and 4 bytes)."""
-    position = 0
-    while position < len(run):
-        end = run.index(b"\n", position) + 5
-        yield run[position:end]
-        position = end
+def _earlier(blob: bytes, starts: array[int], places: array[int], group: int, place: int) -> int | None:
+    """Return the earlier place (among ``places[group:]``, of one hash) of the name at ``place``, if any."""
+    name = blob[starts[place] : starts[place + 1]]
+    for other in places[group:]:
+        if blob[starts[other] : starts[other + 1]] == name:
+            return other
+    return None
+
+
+def _without(
+    repeats: bytearray, blob: bytes, starts: array[int], serials: array[int] | None, places: array[int]
+) -> tuple[bytes, array[int], array[int] | None, array[int]]:
+    """Return the names, offsets, serials and (renumbered) places without the places marked as repeats."""
+    kept = [place for place, repeat in enumerate(repeats) if not repeat]
+    renumbered = array("q", [0]) * len(repeats)
+    for new, old in enumerate(kept):
+        renumbered[old] = new
+    new_blob = b"".join(blob[starts[place] : starts[place + 1]] for place in kept)
+    new_starts = array("q", [0])
+    for place in kept:
+        new_starts.append(new_starts[-1] + starts[place + 1] - starts[place])
+    new_serials = None if serials is None else array("q", (serials[place] for place in kept))
+    return new_blob, new_starts, new_serials, array("q", (renumbered[place] for place in places))
