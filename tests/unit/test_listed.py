@@ -8,6 +8,7 @@ import pytest
 
 from thoth.package_releases.sources import listed
 from thoth.package_releases.sources.documents import PageError
+from thoth.package_releases.sources.limits import Allowance, MemoryBudget
 from thoth.package_releases.sources.listed import INVALID_EXAMPLES, ListingBuilder
 
 
@@ -117,3 +118,20 @@ def test_names_whose_hashes_collide_are_told_apart(monkeypatch: pytest.MonkeyPat
     assert all(serials[name] == serial for name, serial in firsts.items())
     assert "p300" not in names
     assert serials.get("p-1") is None
+
+
+def test_names_past_the_memory_budget_are_refused() -> None:
+    budget = MemoryBudget(10_000)
+    allowance = Allowance(budget)
+    builder = ListingBuilder(1000, serials=True, allowance=allowance)
+    for index in range(100):
+        builder.add(f"project-{index:03d}", index)  # 28 bytes held each
+    assert 2800 <= allowance.taken <= 10_000
+
+    def add_more() -> None:
+        for index in range(100, 1000):
+            builder.add(f"project-{index:03d}", index)
+
+    with pytest.raises(PageError, match="the listing's names exceed the memory budget of 10000 bytes"):
+        add_more()
+    assert budget.used <= 10_000

@@ -276,9 +276,7 @@ class SimpleIndexClient:
         old = validators or PageValidators()
         url = f"{self.index_url}/"
         try:
-            # Fetched alone (before the pages): its pieces are bounded by the whole budget, not shared.
-            alone = Allowance(MemoryBudget(self._budget.limit))
-            answer = self._retrying(url, lambda: self._listing_attempt(url, _conditional_headers(old), alone))
+            answer = self._retrying(url, lambda: self._listing_attempt(url, _conditional_headers(old)))
             if answer.status == 304:
                 return ListingResult(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, answer.headers))
             if answer.listing is None:
@@ -383,12 +381,14 @@ class SimpleIndexClient:
         except BodyError as error:
             raise _body_failure(error, self._max_body_bytes, self._timeout) from None
 
-    def _listing_attempt(self, url: str, headers: Mapping[str, str], allowance: Allowance) -> _ListingAnswer:
+    def _listing_attempt(self, url: str, headers: Mapping[str, str]) -> _ListingAnswer:
         """Return one response to the listing's GET, a 200's body read as it arrives; raise RequestFailed.
 
         The listing of a large index (PyPI's is ~30 MB) gets larger size and time limits than a page; it is
         parsed piece by piece, never held whole (a parse error raises _FetchFailedError: it is not retried).
         """
+        # Fetched alone (before the pages): its pieces and its names are bounded by the whole budget, not shared.
+        allowance = Allowance(MemoryBudget(self._budget.limit))
         timeout = self._timeout * LISTING_LIMIT_FACTOR
         max_bytes = self._max_body_bytes * LISTING_LIMIT_FACTOR
         try:
@@ -405,7 +405,8 @@ class SimpleIndexClient:
                 if answer.status != 200:  # a listing only when it is a 200
                     return _ListingAnswer(answer.status, answer.headers, None)
                 try:
-                    listing = read_listing(answer.pieces, answer.headers.get("Content-Type", ""), url)
+                    content_type = answer.headers.get("Content-Type", "")
+                    listing = read_listing(answer.pieces, content_type, url, allowance=allowance)
                 except PageError as exc:
                     raise _FetchFailedError(one_line(f"{exc} ({mask_url(url)})")) from None
                 return _ListingAnswer(answer.status, answer.headers, listing)

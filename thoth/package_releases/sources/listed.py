@@ -18,6 +18,7 @@ from typing import Final, overload
 from thoth.package_releases.clean import is_valid_name, shown
 from thoth.package_releases.normalize import normalize_name
 from thoth.package_releases.sources.documents import PageError
+from thoth.package_releases.sources.limits import Allowance, BudgetExceeded
 
 # How many invalid listed names a listing's report shows.
 INVALID_EXAMPLES: Final = 5
@@ -177,8 +178,12 @@ class ListingBuilder:
     each once (the first place, the highest serial).
     """
 
-    def __init__(self, max_names: int, *, serials: bool) -> None:
-        """Prepare for at most ``max_names`` listed names (a PageError past it); ``serials`` when they are listed."""
+    def __init__(self, max_names: int, *, serials: bool, allowance: Allowance | None = None) -> None:
+        """Prepare for at most ``max_names`` listed names (a PageError past it); ``serials`` when they are listed.
+
+        The bytes the names and serials hold are taken from ``allowance``, if given (a PageError past it): indexing
+        them at the end takes about as much again, for a while.
+        """
         if max_names >= 1 << _PLACE_BITS:
             raise ValueError(f"at most {(1 << _PLACE_BITS) - 1} names")
         self.max_names = max_names
@@ -188,6 +193,8 @@ class ListingBuilder:
         self._blob = bytearray()  # the names kept, in listing order, each ending with a newline
         self._starts = array("q", [0])
         self._serials: array[int] | None = array("q") if serials else None
+        self._allowance = allowance
+        self._held = self._taken = 0
 
     def add(self, raw: str, serial: int | None = None) -> None:
         """Take one listed name, with its serial (None: the listing's serials are incomplete, none is kept)."""
@@ -203,11 +210,24 @@ class ListingBuilder:
         self._blob += normalize_name(name).encode("ascii")
         self._blob += b"\n"
         self._starts.append(len(self._blob))
+        self._held += len(name) + 17  # the name, its newline, its offset and serial
+        if self._allowance is not None and self._held > self._taken:
+            self._take(self._allowance)
         if self._serials is not None:
             if serial is None:
                 self._serials = None
             else:
                 self._serials.append(serial)
+
+    def _take(self, allowance: Allowance) -> None:
+        """Take what the names hold from the allowance, a mebibyte ahead; raise PageError when it does not fit."""
+        need = self._held - self._taken
+        step = need + max(min(1 << 20, allowance.limit - allowance.taken - need), 0)
+        try:
+            allowance.take(step)
+        except BudgetExceeded as exceeded:
+            raise PageError(f"the listing's names exceed the memory budget of {exceeded.limit} bytes") from None
+        self._taken += step
 
     def build(self) -> tuple[ListedNames, ListedSerials | None]:
         """Return the names kept, each once in the order first listed, and their serials (None when incomplete)."""

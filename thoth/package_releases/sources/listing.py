@@ -27,6 +27,7 @@ from thoth.package_releases.sources.documents import (
     check_meta,
     html_links,
 )
+from thoth.package_releases.sources.limits import Allowance
 from thoth.package_releases.sources.listed import INVALID_EXAMPLES as INVALID_EXAMPLES
 from thoth.package_releases.sources.listed import ListingBuilder
 
@@ -67,19 +68,25 @@ class ProjectListing:
 
 
 def read_listing(
-    pieces: Iterable[bytes], content_type: str, url: str | None = None, *, max_names: int = MAX_LISTED_NAMES
+    pieces: Iterable[bytes],
+    content_type: str,
+    url: str | None = None,
+    *,
+    max_names: int = MAX_LISTED_NAMES,
+    allowance: Allowance | None = None,
 ) -> ProjectListing:
     """Return what an index's root page lists, from its body in pieces and the response's Content-Type.
 
     Raises PageError (before reading any piece when the content type is none of the simple API's). Serials
     are given only when every JSON project entry with a valid name carries a ``_last-serial``. With the
     page's ``url``, an HTML page whose links are mostly not to project pages below it (a welcome page, say)
-    is refused. More than ``max_names`` listed names is a PageError.
+    is refused. More than ``max_names`` listed names is a PageError, and so are names and serials that would
+    hold more bytes than ``allowance`` has left (if given: the memory budget of the listing).
     """
     kind, charset = check_content_type(content_type)
     if kind != JSON_TYPE:
-        return _read_html(pieces, charset, url, max_names)
-    reader = JsonListingReader(ListingBuilder(max_names, serials=True))
+        return _read_html(pieces, charset, url, ListingBuilder(max_names, serials=False, allowance=allowance))
+    reader = JsonListingReader(ListingBuilder(max_names, serials=True, allowance=allowance))
     for piece in pieces:
         reader.feed(piece)
     return reader.close()
@@ -279,12 +286,13 @@ class JsonListingReader:
         self._state = "after entry"
 
 
-def _read_html(pieces: Iterable[bytes], charset: str | None, url: str | None, max_names: int) -> ProjectListing:
+def _read_html(
+    pieces: Iterable[bytes], charset: str | None, url: str | None, builder: ListingBuilder
+) -> ProjectListing:
     """Return the listing of a PEP 503 page given in pieces (see :func:`read_listing`)."""
-    builder = ListingBuilder(max_names, serials=False)
     tap = _SerialTap()
     links = _ProjectLinks(url) if url is not None else None
-    for link in html_links(tap.watch(pieces), charset, max_names, "projects"):
+    for link in html_links(tap.watch(pieces), charset, builder.max_names, "projects"):
         if links is not None and not links.keep(link):
             continue
         text = link[0]
