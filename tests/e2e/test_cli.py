@@ -62,7 +62,7 @@ BAD_CONFIGURATIONS = [
         "click:\n  triggers:\n    - url: http://127.0.0.1:9/hook/{{THOTH_TRIGGER_E2E_UNSET_RELEASE_TOKEN}}/{{package_version}}\n",
         "click.triggers[0].url: unknown placeholder {THOTH_TRIGGER_E2E_UNSET_RELEASE_TOKEN} in"
         " 'http://127.0.0.1:9/hook/{THOTH_TRIGGER_E2E_UNSET_RELEASE_TOKEN}/{package_version}': neither a release field"
-        " (index_url, package_name, package_version) nor a set environment variable",
+        " (event, index_url, package_name, package_version) nor a set environment variable",
         True,
         id="legacy-bad-trigger-placeholder",
     ),
