@@ -38,9 +38,10 @@ DEFAULT_SHARD_COUNT: Final = 1
 SCAN_STRATEGIES: Final = ("auto", "listing", "projects")
 DEFAULT_SCAN_STRATEGY: Final = "auto"
 # `auto` reads the listing (in only_if_package_seen mode) when more projects than this are to be checked: the
-# crossover where one listing costs less than that many conditional requests. PROVISIONAL: `make bench`
-# measures the real crossover (issue 14); Settings.listing_threshold overrides it in tests.
-LISTING_THRESHOLD: Final = 2_000
+# crossover where one listing costs less than that many conditional requests. `make bench` measured it against a
+# 600,000-project listing (bench/crossover.py): 2,700 to 4,400 requests by wall or CPU, at 0 and 25 ms latency
+# (bench/README.md). Settings.listing_threshold overrides it in tests.
+LISTING_THRESHOLD: Final = 3_000
 
 
 @dataclass(frozen=True)
