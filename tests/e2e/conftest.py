@@ -9,9 +9,10 @@ independently of the job's own code (:mod:`tests.support.graph`).
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ import pytest
 from tests.support.app import APP_TIMEOUT, AppOutput, Launcher, Running
 from tests.support.graph import KnowledgeGraph as KnowledgeGraph  # the e2e tests import it from here
 from tests.support.postgres import PostgresForTests
-from tests.support.servers import IndexServer
+from tests.support.servers import IndexServer, WebhookReceiver
 
 SUMMARY_PREFIX = "Package releases"
 
@@ -200,3 +201,20 @@ def summary_line(*, checked: int, indexes: int, new: int, feeds: int = 0, dry_ru
         rf"Package releases{dry}: checked {counted(checked, 'package')} on {counted(indexes, 'index', 'indexes')}"
         rf" and {counted(feeds, 'feed')} in \d+\.\d s; {verb} {releases}\."
     )
+
+
+RunApp = Callable[..., AppResult]
+"""``run_app("--config", path, env=...)``: app.py run to completion on the test's database, quietly."""
+
+
+@pytest.fixture
+def run_app(app: App, database_url: str) -> RunApp:
+    """Run app.py to completion on the test's database, quietly: ``run_app("--config", path, env=...)``."""
+    return functools.partial(app, database_url=database_url, quiet=True, timeout=APP_TIMEOUT)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on 127.0.0.1 recording what it is sent."""
+    with WebhookReceiver() as server:
+        yield server

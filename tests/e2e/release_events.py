@@ -8,7 +8,7 @@ never changed, which must never show up in an event.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from tests.e2e.conftest import AppResult, index_config
@@ -22,7 +22,7 @@ METRIC = "thoth_package_releases"
 # Every kind a scan can find beside new releases.
 CHANGE_KINDS = [kind for kind in EVENT_KINDS if kind != "new_release"]
 
-RunApp = Callable[..., AppResult]
+from tests.e2e.conftest import RunApp as RunApp  # noqa: E402
 
 
 def events_config(index_url: str, kinds: Sequence[str], *, specifier: str | None = None) -> str:

@@ -9,12 +9,11 @@ SQL, independently of the job's own graph code.
 from __future__ import annotations
 
 import base64
-import functools
 import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -56,22 +55,9 @@ METRIC_FAMILIES = {
 # -- running app.py --------------------------------------------------------------------------------------------
 
 
-RunApp = Callable[..., AppResult]
-
-
-@pytest.fixture
-def run_app(app: App, database_url: str) -> RunApp:
-    """Run app.py to completion on the test's database, quietly: ``run_app("--config", path, env=...)``."""
-    return functools.partial(app, database_url=database_url, quiet=True, timeout=APP_TIMEOUT)
-
+from tests.e2e.conftest import RunApp  # noqa: E402
 
 # -- servers ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
 
 
 @pytest.fixture

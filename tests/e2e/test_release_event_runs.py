@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import App, KnowledgeGraph, WriteConfig
+from tests.e2e.conftest import KnowledgeGraph, WriteConfig
 from tests.e2e.release_events import (
-    APP_TIMEOUT,
     CHANGE_KINDS,
     METRIC,
     OTHER,
@@ -42,18 +40,6 @@ from tests.support.servers import FeedServer, IndexServer, WebhookReceiver, rss_
 from thoth.package_releases.values import EVENT_KINDS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def run_app(app: App, database_url: str) -> RunApp:
-    """Run app.py to completion on the test's database, quietly."""
-    return functools.partial(app, database_url=database_url, quiet=True, timeout=APP_TIMEOUT)
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
 
 
 # -- first run, steady run, default triggers -----------------------------------------------------------------------

@@ -12,13 +12,11 @@ default payload, and none for a trigger left at the default (``new_release`` onl
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import App, KnowledgeGraph, WriteConfig
+from tests.e2e.conftest import KnowledgeGraph, WriteConfig
 from tests.e2e.release_events import (
-    APP_TIMEOUT,
     OTHER,
     PKG,
     RunApp,
@@ -40,18 +38,6 @@ from tests.support.graph_versions import (
 from tests.support.servers import IndexServer, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def run_app(app: App, database_url: str) -> RunApp:
-    """Run app.py to completion on the test's database, quietly."""
-    return functools.partial(app, database_url=database_url, quiet=True, timeout=APP_TIMEOUT)
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
 
 
 # -- one test per kind ---------------------------------------------------------------------------------------------
