@@ -254,7 +254,9 @@ def test_one_debug_line_per_request_with_the_url_masked(caplog: pytest.LogCaptur
         get(session, URL.replace("http://", "http://bob:hunter2@"), timeout=5, max_bytes=1000)
         get(session, URL + "?token=s3cr3t", timeout=5, max_bytes=1000)
 
-    first, second = (record.getMessage() for record in caplog.records)
+    first, second = (
+        record.getMessage() for record in caplog.records if record.name == "thoth.package_releases.sources.http"
+    )
     assert first.startswith("GET http://bob:***@127.0.0.1:8080/simple/foo/ -> 200, ")
     assert "application/vnd.pypi.simple.v1+json, 5 bytes, " in first
     assert second.startswith("GET http://127.0.0.1:8080/simple/foo/?token=*** -> 304, ")
