@@ -7,6 +7,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -254,7 +256,9 @@ def test_one_debug_line_per_request_with_the_url_masked(caplog: pytest.LogCaptur
         get(session, URL.replace("http://", "http://bob:hunter2@"), timeout=5, max_bytes=1000)
         get(session, URL + "?token=s3cr3t", timeout=5, max_bytes=1000)
 
-    first, second = (record.getMessage() for record in caplog.records)
+    first, second = (
+        record.getMessage() for record in caplog.records if record.name == "thoth.package_releases.sources.http"
+    )
     assert first.startswith("GET http://bob:***@127.0.0.1:8080/simple/foo/ -> 200, ")
     assert "application/vnd.pypi.simple.v1+json, 5 bytes, " in first
     assert second.startswith("GET http://127.0.0.1:8080/simple/foo/?token=*** -> 304, ")
@@ -274,10 +278,21 @@ def test_headers_trickled_by_a_server_cannot_outlast_the_time_limit() -> None:
     assert elapsed < 1.5
 
 
+@contextmanager
+def set_later(event: threading.Event, seconds: float) -> Iterator[None]:
+    """Set ``event`` after ``seconds`` from a timer thread that is cancelled and joined on leaving."""
+    timer = threading.Timer(seconds, event.set)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join(5)
+
+
 def test_a_request_is_cut_short_when_asked_to_stop() -> None:
     stop = threading.Event()
-    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server:
-        threading.Timer(0.3, stop.set).start()
+    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server, set_later(stop, 0.3):
         started = time.monotonic()
         with pytest.raises(RequestFailed) as raised:
             get(new_session({}), f"{server.url}/hook", timeout=30, max_bytes=10**6, should_stop=stop.is_set)
@@ -398,8 +413,7 @@ def test_a_configuration_redirected_to_another_origin_is_refused_unless_allowed(
 
 def test_a_configuration_download_is_cut_short_by_a_stop() -> None:
     stop = threading.Event()
-    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server:
-        threading.Timer(0.3, stop.set).start()
+    with HostileServer(Routes(fallback=lambda _: trickling(0.05))) as server, set_later(stop, 0.3):
         started = time.monotonic()
         with pytest.raises(FetchError, match="the run is stopping"):
             fetch(f"{server.url}/thoth.yaml", {}, 30, 1000, should_stop=stop.is_set, allow_insecure=True)
@@ -426,10 +440,9 @@ def test_a_body_cut_short_by_a_stop_is_never_taken_for_a_whole_one() -> None:
         listener.listen()
         server = threading.Thread(target=_serve_a_never_ending_body, args=(listener, done), daemon=True)
         server.start()
-        threading.Timer(0.4, stop.set).start()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/simple/"
         try:
-            with pytest.raises(RequestFailed, match="the run is stopping"):
+            with set_later(stop, 0.4), pytest.raises(RequestFailed, match="the run is stopping"):
                 get(new_session({}), url, timeout=30, max_bytes=10**6, should_stop=stop.is_set)
         finally:
             done.set()

@@ -532,7 +532,11 @@ def test_tls_verification_off_is_warned_once_per_host(caplog: pytest.LogCaptureF
 
     assert counts.sent == 3
     assert all(call.request.req_kwargs["verify"] is False for call in responses.calls)  # type: ignore[attr-defined]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "thoth.package_releases.notifications"
+    ]
     assert warnings == ["TLS verification is off for 127.0.0.1 (tls_verify: false in a trigger)"]
 
 

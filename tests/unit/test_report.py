@@ -141,7 +141,7 @@ def test_progress_logs_periodically_without_a_terminal(
         bar.advance()
     bar.close()
     assert stream.getvalue() == ""
-    messages = [r.getMessage() for r in caplog.records]
+    messages = [r.getMessage() for r in caplog.records if r.name == "thoth.package_releases.progress"]
     assert messages == [
         "idx: 10/35 packages (29%), 0 new release(s)",
         "idx: 20/35 packages (57%), 0 new release(s)",
