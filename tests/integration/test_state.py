@@ -49,6 +49,22 @@ def test_page_names_are_the_projects_of_an_index_with_validators(store: Store) -
     assert store.state.page_names("https://other.example/simple") == set()
 
 
+def test_page_serials_are_read_in_one_pass_per_index_or_for_given_names(store: Store) -> None:
+    index = registered_index(store)
+    pages = {
+        "click": PageValidators(etag="a", serial=7),
+        "flask": PageValidators(etag="b"),
+        **{f"pkg-{n}": PageValidators(serial=n) for n in range(50_000)},  # more rows than one fetch of the cursor
+    }
+    store.record(index, {}, pages)
+    serials = store.state.page_serials(INDEX)
+    assert len(serials) == 50_002
+    assert (serials["click"], serials["flask"], serials["pkg-0"], serials["pkg-49999"]) == (7, None, 0, 49_999)
+    assert store.state.page_serials(INDEX, {"click", "flask", "absent"}) == {"click": 7, "flask": None}
+    assert store.state.page_serials("https://other.example/simple") == {}
+    assert store.state.page_names(INDEX) == set(serials)  # the same projects as the names read in full
+
+
 def test_notifications_are_queued_with_the_release_and_only_once(store: Store) -> None:
     index = registered_index(store)
     notifier = lambda release: ["trigger-a"] if release.package_name == "tensorflow" else []  # noqa: E731

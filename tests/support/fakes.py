@@ -115,6 +115,13 @@ class FakeState:
     def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
         return {name: self.pages[index_url, name] for name in names if (index_url, name) in self.pages}
 
+    def page_serials(self, index_url: str, names: Collection[str] | None = None) -> dict[str, int | None]:
+        return {
+            name: validators.serial
+            for (url, name), validators in self.pages.items()
+            if url == index_url and (names is None or name in names)
+        }
+
     def page_names(self, index_url: str) -> set[str]:
         return {name for url, name in self.pages if url == index_url}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.fakes import FakeEdges, FakeIndex
 from tests.unit.test_job import PYPI, make_job
+from thoth.package_releases.phases import strategy
 from thoth.package_releases.report import RunReport
 from thoth.package_releases.values import ListingState, PageValidators, Release
 
@@ -155,6 +156,40 @@ def test_a_known_name_neither_listed_nor_ever_found_is_not_on_the_index_without_
     assert (scanned.not_found, sorted(scanned.not_found_names)) == (2, ["ghost", "gone"])
     assert scanned.packages_checked == 3
     assert scanned.error is None
+
+
+@pytest.mark.parametrize("batch", [5_000, 2], ids=["per-batch", "one-pass"])
+def test_the_stored_serials_choose_the_same_read_per_batch_or_in_one_pass(
+    tmp_path: Path, edges: FakeEdges, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above SELECT_BATCH names to check, the stored serials are read in one pass; the choice must not change.
+    monkeypatch.setattr(strategy, "SELECT_BATCH", batch)
+    known = ["alpha", "beta", "delta", "gamma", "ghost", "gone"]
+    index = serve(edges, {name: ["1.0"] for name in ("alpha", "beta", "delta", "gamma")}, known=known)
+    index.listing_serials = {"alpha": 2, "beta": 1, "delta": 1, "gamma": 1}
+    remember(edges, alpha=1, beta=1, gamma=None, gone=3)  # alpha changed, beta not, gamma/delta without a serial
+    state = edges.store.state
+    reads: list[str] = []
+    monkeypatch.setattr(state, "page_serials", _counted(reads, "page_serials", state.page_serials))
+    monkeypatch.setattr(state, "page_validators", _counted(reads, "page_validators", state.page_validators))
+
+    report = run(tmp_path, edges, scan_strategy="listing")
+
+    assert sorted(index.requested) == ["alpha", "delta", "gamma", "gone"]
+    (scanned,) = report.indexes
+    assert (scanned.skipped_by_serial, sorted(scanned.not_found_names)) == (1, ["ghost", "gone"])
+    assert reads[0] == ("page_validators" if batch == 5_000 else "page_serials")  # the selection's read
+    assert reads.count("page_serials") == (0 if batch == 5_000 else 1)
+
+
+def _counted(reads: list[str], name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a state method so that each call appends its name to ``reads``."""
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(name)
+        return method(*args, **kwargs)
+
+    return counted
 
 
 def test_a_304_of_a_listing_with_serials_requests_new_known_names_and_monitored_ones(

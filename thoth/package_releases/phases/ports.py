@@ -83,6 +83,9 @@ class StatePort(Protocol):
     def page_validators(self, index_url: str, names: Sequence[str]) -> dict[str, PageValidators]:
         """Return the validators remembered for these projects of an index."""
 
+    def page_serials(self, index_url: str, names: Collection[str] | None = None) -> dict[str, int | None]:
+        """Return the serial (None when unknown) remembered for each project of an index (or of ``names``)."""
+
     def page_names(self, index_url: str) -> set[str]:
         """Return every project of an index whose page validators are remembered."""
 

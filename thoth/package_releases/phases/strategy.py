@@ -24,7 +24,8 @@ _LOGGER = logging.getLogger("thoth.package_releases.job")
 
 LISTING = "listing"
 PROJECTS = "projects"
-# The stored validators are read this many projects at a time when the listing chooses what to request.
+# The stored validators are read this many projects at a time when the listing chooses what to request; more
+# names than this to check, the stored serials of the index are read in one pass instead (one query, not many).
 SELECT_BATCH = 5_000
 
 
@@ -95,7 +96,8 @@ class ScanPlanner:
         if listing.status is FetchStatus.NOT_MODIFIED:
             if cached is None or not cached.project_serials:
                 return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
-            selection = self._select(index, ((name, None) for name in names), listed=False)
+            stored = self._stored_for(index, names)
+            selection = self._select(index, ((name, None) for name in names), listed=False, stored=stored)
             if selection.unserialed <= threshold:
                 reason = "the listing is unchanged: only monitored projects and those without a stored serial"
                 return self._listing_plan(report, selection, reason, None)
@@ -129,7 +131,9 @@ class ScanPlanner:
             if not use_serials:
                 return ScanPlan(PROJECTS, "--scan-strategy projects (the listing is unchanged)", names)
             return ScanPlan(PROJECTS, "the listing is unchanged but carries no serial per project", names)
-        dropped = self._dropped(index, listing.projects)
+        state = context.store.state
+        stored = context.db(lambda: state.page_serials(index.url))
+        dropped = self._dropped(index, listing.projects, stored)
         if listing.serials is None or not use_serials:
             names = [*self._listed(listing.projects), *dropped]
             names.sort()
@@ -137,17 +141,18 @@ class ScanPlanner:
             return ScanPlan(PROJECTS, reason, names, ListingState(listing.validators, listing.serials is not None))
         forced = context.settings.scan_strategy == LISTING
         reason = "--scan-strategy listing" if forced else "the listing, read for the names anyway, carries serials"
-        return self._from_listing(index, report, cached, listing, None, reason, dropped=dropped)
+        return self._from_listing(index, report, cached, listing, None, reason, dropped=dropped, stored=stored)
 
-    def _dropped(self, index: IndexRow, projects: Sequence[str]) -> list[str]:
+    def _dropped(self, index: IndexRow, projects: Sequence[str], stored: Mapping[str, int | None]) -> list[str]:
         """Return this shard's projects found on an index before that its listing no longer lists, sorted.
 
-        They are requested once more: their ``404`` is a ``missing_package`` event (issue 13), and forgets them.
+        ``stored``: the serials stored for the index's projects. The projects dropped are requested once more:
+        their ``404`` is a ``missing_package`` event (issue 13), and forgets them.
         """
         if index.id is None:
             return []
-        context, state = self._context, self._context.store.state
-        found = context.db(lambda: state.page_names(index.url))
+        context = self._context
+        found = set(stored)
         found.difference_update(projects)
         return sorted(name for name in found if name not in self._monitored and context.owned(name))
 
@@ -192,10 +197,12 @@ class ScanPlanner:
         reason: str,
         *,
         dropped: Sequence[str] = (),
+        stored: Mapping[str, int | None] | None = None,
     ) -> ScanPlan:
         """Plan from a listing read in full: by its serials when they are trustworthy, else every project.
 
         ``names``: those to check (only_if_package_seen mode), their serials looked up; None: every listed name.
+        ``stored``: the serials stored for the index's projects, when already read.
         """
         remembered = ListingState(listing.validators, project_serials=listing.serials is not None)
         serials = listing.serials
@@ -205,7 +212,10 @@ class ScanPlanner:
         old, new = cached.validators.serial if cached else None, listing.validators.serial
         selection = _Selection() if old is not None and new is not None and new < old else None
         if selection is None:
-            selection = self._select(index, self._with_serials(serials, names, dropped), listed=True)
+            if stored is None and names is not None:
+                stored = self._stored_for(index, names)
+            entries = self._with_serials(serials, names, dropped)
+            selection = self._select(index, entries, listed=True, stored=stored)
         else:
             selection.backwards = f"serial {new} below the last listing's {old}"
         if selection.backwards is None:
@@ -215,23 +225,43 @@ class ScanPlanner:
         everything = names if names is not None else sorted([*self._listed(listing.projects), *dropped])
         return ScanPlan(PROJECTS, reason, everything)
 
-    def _select(self, index: IndexRow, entries: Iterable[tuple[str, int | None]], *, listed: bool) -> _Selection:
+    def _stored_for(self, index: IndexRow, names: Collection[str]) -> Mapping[str, int | None] | None:
+        """Return the serials stored for many names, read in one pass; None for few (read per batch then)."""
+        if len(names) <= SELECT_BATCH:
+            return None
+        state, wanted = self._context.store.state, set(names)
+        return self._context.db(lambda: state.page_serials(index.url, wanted))
+
+    def _batch_serials(self, index: IndexRow, names: list[str]) -> dict[str, int | None]:
+        """Return the serials stored for a batch of names (None: stored with no serial; absent: none stored)."""
+        state = self._context.store.state
+        stored = self._context.db(partial(state.page_validators, index.url, names))
+        return {name: validators.serial for name, validators in stored.items()}
+
+    def _select(
+        self,
+        index: IndexRow,
+        entries: Iterable[tuple[str, int | None]],
+        *,
+        listed: bool,
+        stored: Mapping[str, int | None] | None = None,
+    ) -> _Selection:
         """Choose the projects to request from (name, listed serial or None) entries, against the stored serials.
 
         ``listed`` False: the listing is unchanged since the last run (it answered 304; no serials come with it).
         Chosen: a listed serial above the stored one, no stored serial, or (unchanged listing) a monitored name;
         a name the listing lacks is chosen when it was found before or is monitored, else it is not on the index.
+        ``stored``: the serials stored for the index's projects, read already; None: read per batch of entries.
         """
-        context, selection = self._context, _Selection()
-        state, monitored = context.store.state, self._monitored
+        selection, monitored = _Selection(), self._monitored
         iterator = iter(entries)
         while batch := list(itertools.islice(iterator, SELECT_BATCH)):
-            stored = context.db(partial(state.page_validators, index.url, [name for name, _ in batch]))
+            known = stored if stored is not None else self._batch_serials(index, [name for name, _ in batch])
             for name, serial_listed in batch:
-                previous = stored.get(name)
-                serial = previous.serial if previous is not None else None
+                found = name in known
+                serial = known.get(name)
                 if listed and serial_listed is None:
-                    if previous is None and name not in monitored:
+                    if not found and name not in monitored:
                         selection.absent.append(name)
                         continue
                     selection.chosen.append(name)
@@ -241,7 +271,7 @@ class ScanPlanner:
                 elif serial_listed is not None and serial_listed < serial:
                     selection.backwards = f"{name} listed at {serial_listed}, stored at {serial}"
                     return selection
-                elif unchanged(serial_listed, previous) if listed else name not in monitored:
+                elif serial_listed is not None and serial_listed <= serial if listed else name not in monitored:
                     selection.skipped += 1
                 else:
                     selection.chosen.append(name)

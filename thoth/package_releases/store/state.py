@@ -26,6 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 
 _STATE = STATE_SCHEMA
 _LOCK_NAMESPACE = zlib.crc32(b"thoth-package-releases-job") & 0x7FFFFFFF
+_STREAM_ROWS = 20_000  # the rows a server-side cursor hands over at a time
 _MIGRATION_LOCK = 0  # the key of the transaction lock serializing the state migrations of concurrent runs
 
 # Raised when the schema or its tables appear between our IF NOT EXISTS check and our CREATE: someone made
@@ -132,6 +133,20 @@ class JobState:
                 project: PageValidators(etag=etag, last_modified=modified, serial=serial)
                 for project, etag, modified, serial in cursor.fetchall()
             }
+
+    def page_serials(self, index_url: str, names: Collection[str] | None = None) -> dict[str, int | None]:
+        """Return the serial (None when unknown) remembered for each project of an index with stored validators.
+
+        One pass over the index's stored pages, streamed; ``names`` given, only those projects are kept.
+        """
+        serials: dict[str, int | None] = {}
+        with self._conn.read_only(), self._conn.raw.cursor(name="thoth_page_serials") as cursor:
+            cursor.itersize = _STREAM_ROWS
+            cursor.execute(f"SELECT project, serial FROM {_STATE}.page_state WHERE index_url = %s", (index_url,))
+            for project, serial in cursor:
+                if names is None or project in names:
+                    serials[project] = serial
+        return serials
 
     def page_names(self, index_url: str) -> set[str]:
         """Return every project of an index whose page validators are remembered."""
