@@ -7,11 +7,10 @@ PEP 440-normalized versions. Every failure is reported per project as a value, n
 
 from __future__ import annotations
 
-import enum
 import os
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,6 +34,10 @@ from thoth.package_releases.sources.http import (
 from thoth.package_releases.sources.limits import DEFAULT_MEMORY_BUDGET, Allowance, MemoryBudget
 from thoth.package_releases.sources.listing import ProjectListing, read_listing
 from thoth.package_releases.sources.pages import ACCEPT, PageError, ProjectPage, as_serial, parse_project_page
+from thoth.package_releases.sources.results import FetchStatus as FetchStatus
+from thoth.package_releases.sources.results import ListingResult as ListingResult
+from thoth.package_releases.sources.results import ProjectResult as ProjectResult
+from thoth.package_releases.sources.results import conditional_headers, is_stale, not_modified_validators
 from thoth.package_releases.values import PageValidators
 
 _GONE_STATUSES: Final = frozenset({404, 410})
@@ -45,74 +48,12 @@ _STOP_POLL_SECONDS: Final = 0.25
 _NO_CACHE: Final = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
 
 
-class FetchStatus(enum.Enum):
-    """Outcome of fetching one page."""
-
-    OK = "ok"
-    NOT_MODIFIED = "not_modified"
-    NOT_FOUND = "not_found"
-    STALE = "stale"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class ProjectResult:
-    """The versions of one project on one index, or why they could not be had.
-
-    ``validators`` are the new ones for OK, the ones passed in (serial possibly raised) for NOT_MODIFIED,
-    the ones passed in, unchanged, for STALE and FAILED, and empty for NOT_FOUND. ``page`` is the page read
-    (OK only).
-    """
-
-    project: str
-    status: FetchStatus
-    versions: tuple[str, ...] = ()
-    invalid_versions: tuple[str, ...] = ()
-    validators: PageValidators = PageValidators()
-    error: str | None = None
-    page: ProjectPage | None = None
-
-
-@dataclass(frozen=True)
-class ListingResult:
-    """The projects an index lists (status OK, NOT_MODIFIED or FAILED); listed names that are invalid are skipped.
-
-    ``invalid_names`` counts them; ``invalid_examples`` shows the first few (quoted, control characters escaped).
-    """
-
-    status: FetchStatus
-    projects: Sequence[str] = ()  # compact (sources/listed.py): PyPI lists some 600,000
-    serials: Mapping[str, int] | None = None
-    validators: PageValidators = PageValidators()
-    error: str | None = None
-    invalid_names: int = 0
-    invalid_examples: tuple[str, ...] = ()
-
-
 class _FetchFailedError(Exception):
     """A request that ended without a usable response; ``reason`` is one masked line, control characters escaped."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = clean_text(reason)
-
-
-def _conditional_headers(validators: PageValidators) -> dict[str, str]:
-    """Return the request headers that make a request conditional on the validators."""
-    headers: dict[str, str] = {}
-    if validators.etag:
-        headers["If-None-Match"] = validators.etag
-    if validators.last_modified:
-        headers["If-Modified-Since"] = validators.last_modified
-    return headers
-
-
-def _not_modified_validators(old: PageValidators, headers: Mapping[str, str]) -> PageValidators:
-    """Return the validators to keep after a 304: the old ones, with a newer serial if the 304 has one."""
-    serial = as_serial(headers.get("X-PyPI-Last-Serial"))
-    if serial is None or (old.serial is not None and serial <= old.serial):
-        return old
-    return PageValidators(etag=old.etag, last_modified=old.last_modified, serial=serial)
 
 
 def _new_validators(reply: Reply | _ListingAnswer, body_serial: int | None) -> PageValidators:
@@ -123,11 +64,6 @@ def _new_validators(reply: Reply | _ListingAnswer, body_serial: int | None) -> P
         last_modified=clean_validator(reply.headers.get("Last-Modified")),
         serial=header_serial if header_serial is not None else body_serial,
     )
-
-
-def _is_stale(serial: int | None, recorded: int | None) -> bool:
-    """Return whether a page's serial is older than the one recorded."""
-    return serial is not None and recorded is not None and serial < recorded
 
 
 class SimpleIndexClient:
@@ -276,9 +212,9 @@ class SimpleIndexClient:
         old = validators or PageValidators()
         url = f"{self.index_url}/"
         try:
-            answer = self._retrying(url, lambda: self._listing_attempt(url, _conditional_headers(old)))
+            answer = self._retrying(url, lambda: self._listing_attempt(url, conditional_headers(old)))
             if answer.status == 304:
-                return ListingResult(FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, answer.headers))
+                return ListingResult(FetchStatus.NOT_MODIFIED, validators=not_modified_validators(old, answer.headers))
             if answer.listing is None:
                 raise _FetchFailedError(one_line(f"HTTP {answer.status} from {mask_url(url)}"))
             listing = answer.listing
@@ -304,21 +240,19 @@ class SimpleIndexClient:
             return self._executor
 
     def _project_versions(self, name: str, url: str, old: PageValidators, allowance: Allowance) -> ProjectResult:
-        reply = self._request(url, _conditional_headers(old), allowance)
+        reply = self._request(url, conditional_headers(old), allowance)
         if reply.status == 304:
-            return ProjectResult(
-                name, FetchStatus.NOT_MODIFIED, validators=_not_modified_validators(old, reply.headers)
-            )
+            return ProjectResult(name, FetchStatus.NOT_MODIFIED, validators=not_modified_validators(old, reply.headers))
         if reply.status in _GONE_STATUSES:
             return ProjectResult(name, FetchStatus.NOT_FOUND)
         page, validators = self._read_page(name, url, reply)
-        if _is_stale(validators.serial, old.serial):
+        if is_stale(validators.serial, old.serial):
             # A CDN node may serve an older copy; ask once more, bypassing caches and our own validators.
             reply = self._request(url, _NO_CACHE, allowance)
             if reply.status in _GONE_STATUSES:
                 return ProjectResult(name, FetchStatus.NOT_FOUND)
             page, validators = self._read_page(name, url, reply)
-            if _is_stale(validators.serial, old.serial):
+            if is_stale(validators.serial, old.serial):
                 error = f"stale page: serial {validators.serial} < recorded {old.serial}"
                 return ProjectResult(name, FetchStatus.STALE, validators=old, error=error)
         return ProjectResult(name, FetchStatus.OK, page.versions, page.invalid_versions, validators, page=page)
