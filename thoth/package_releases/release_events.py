@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Final
 
-from thoth.package_releases.sources.pages import DistributionFile, ProjectPage, files_by_version
+from thoth.package_releases.distributions import files_by_version
 from thoth.package_releases.values import (
     HASH_MISMATCH,
     MISSING_PACKAGE,
@@ -31,6 +31,8 @@ from thoth.package_releases.values import (
     REAPPEARED,
     UNYANKED,
     YANKED,
+    DistributionFile,
+    ProjectPage,
     Release,
     ReleaseEvent,
 )

@@ -16,6 +16,32 @@ class Release:
     index_url: str
 
 
+@dataclass(frozen=True, slots=True)
+class DistributionFile:
+    """One file a project page lists: its name, its SHA-256, whether it is yanked and why.
+
+    ``sha256`` is lower-case hex, None when the page gives no valid one. ``yanked_reason`` is the PEP 592 reason
+    (cleaned, at most ``sources.pages.MAX_YANK_REASON`` characters), None when the file is not yanked or the page
+    gives none.
+    """
+
+    filename: str
+    sha256: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """A project page: the files it lists, the valid (normalized, sorted) and invalid (raw) versions, the serial."""
+
+    name: str
+    files: tuple[DistributionFile, ...]
+    versions: tuple[str, ...]
+    invalid_versions: tuple[str, ...]
+    serial: int | None
+
+
 @dataclass(frozen=True)
 class EntityRule:
     """A row of thoth-storages' ``python_package_version_entity_rule`` table."""

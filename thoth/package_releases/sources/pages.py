@@ -7,15 +7,15 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from packaging.version import Version
-from pypi_simple import UnparsableFilenameError, parse_filename
 
-from thoth.package_releases.clean import MAX_VERSION_LENGTH, clean_text, version_too_long
-from thoth.package_releases.normalize import normalize_name, normalize_version
+from thoth.package_releases.clean import clean_text, version_too_long
+from thoth.package_releases.distributions import file_version, normalized_version
+from thoth.package_releases.distributions import files_by_version as files_by_version
+from thoth.package_releases.normalize import normalize_name
 from thoth.package_releases.redact import one_line
 from thoth.package_releases.sources.documents import ACCEPT as ACCEPT
 from thoth.package_releases.sources.documents import JSON_TYPE as JSON_TYPE
@@ -26,6 +26,8 @@ from thoth.package_releases.sources.documents import html_serial as html_serial
 from thoth.package_releases.sources.listing import INVALID_EXAMPLES as INVALID_EXAMPLES
 from thoth.package_releases.sources.listing import MAX_LISTED_NAMES as MAX_LISTED_NAMES
 from thoth.package_releases.sources.listing import ProjectListing, read_listing
+from thoth.package_releases.values import DistributionFile as DistributionFile
+from thoth.package_releases.values import ProjectPage as ProjectPage
 
 _SHA256_FRAGMENT: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
 _SHA256_HEX: Final = re.compile(r"[0-9a-fA-F]{64}")
@@ -39,36 +41,8 @@ MAX_PAGE_FILES: Final = 100_000
 MAX_YANK_REASON: Final = 200
 
 
-@dataclass(frozen=True, slots=True)
-class DistributionFile:
-    """One file a project page lists: its name, its SHA-256, whether it is yanked and why.
-
-    ``sha256`` is lower-case hex, None when the page gives no valid one. ``yanked_reason`` is the PEP 592 reason
-    (cleaned, at most :data:`MAX_YANK_REASON` characters), None when the file is not yanked or the page gives none.
-    """
-
-    filename: str
-    sha256: str | None = None
-    yanked: bool = False
-    yanked_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ProjectPage:
-    """A project page: the files it lists, the valid (normalized, sorted) and invalid (raw) versions, the serial."""
-
-    name: str
-    files: tuple[DistributionFile, ...]
-    versions: tuple[str, ...]
-    invalid_versions: tuple[str, ...]
-    serial: int | None
-
-
 # Version strings repeat across the projects of one run ("1.0.0", "0.1.0", ...): parse each once.
-_normalized_version = functools.lru_cache(maxsize=16384)(normalize_version)
 _version_key = functools.lru_cache(maxsize=16384)(Version)
-_normalized_name = functools.lru_cache(maxsize=4096)(normalize_name)
-_SDIST_EXTENSIONS: Final = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
 def parse_project_page(project: str, body: bytes, content_type: str) -> ProjectPage:
@@ -113,7 +87,7 @@ def _classify_versions(raw_versions: Iterable[str]) -> tuple[tuple[str, ...], tu
     valid: set[str] = set()
     invalid: dict[str, None] = {}
     for raw in raw_versions:
-        normalized = None if version_too_long(raw) else _normalized_version(raw)
+        normalized = None if version_too_long(raw) else normalized_version(raw)
         if normalized is None or version_too_long(normalized):
             invalid[raw] = None
         else:
@@ -124,29 +98,9 @@ def _classify_versions(raw_versions: Iterable[str]) -> tuple[tuple[str, ...], tu
 def _versions_from_files(project: str, files: Iterable[DistributionFile]) -> Iterable[str]:
     """Yield the versions in the names of the project's distribution files (other names are skipped)."""
     for file in files:
-        version = _file_version(project, file.filename)
+        version = file_version(project, file.filename)
         if version is not None:
             yield version
-
-
-def _file_version(project: str, filename: str) -> str | None:
-    """Return the (raw) version in the name of a distribution file of ``project`` (normalized), else None."""
-    # Wheels and sdists, nearly every file, are read without pypi-simple's general (and slower) parser.
-    if filename.endswith(".whl"):
-        parts = filename.split("-")
-        if 5 <= len(parts) <= 6 and (parts[0] == project or _normalized_name(parts[0]) == project):
-            return parts[1]
-    elif filename.endswith(_SDIST_EXTENSIONS):
-        stem = filename[: -len(next(ext for ext in _SDIST_EXTENSIONS if filename.endswith(ext)))]
-        name, _, version = stem.rpartition("-")
-        if version and (name == project or _normalized_name(name) == project):
-            return version
-    try:
-        name, version, _ = parse_filename(filename, project)
-    except UnparsableFilenameError:
-        return None
-    # Like pip, a file named for another project is no release of this one.
-    return version if version is not None and normalize_name(name) == project else None
 
 
 def _load_json(body: bytes) -> dict[str, Any]:
@@ -199,25 +153,6 @@ def _yank_reason(value: object) -> str | None:
         return None
     reason = " ".join(clean_text(value, limit=MAX_YANK_REASON).split())
     return reason or None
-
-
-def files_by_version(
-    page: ProjectPage, files: Iterable[DistributionFile] | None = None
-) -> dict[str, list[DistributionFile]]:
-    """Return the files of a project page (or those given of it) by the (normalized) version their names carry.
-
-    Files named for another project, unparsable names and invalid versions are left out, as pip leaves them.
-    """
-    grouped: dict[str, list[DistributionFile]] = {}
-    project = page.name
-    for file in page.files if files is None else files:
-        raw = _file_version(project, file.filename)
-        if raw is None or len(raw) > MAX_VERSION_LENGTH:
-            continue
-        version = _normalized_version(raw)
-        if version is not None:
-            grouped.setdefault(version, []).append(file)
-    return grouped
 
 
 def _html_links(body: bytes, charset: str | None, limit: int, what: str) -> Iterator[Link]:

@@ -15,7 +15,6 @@ import psycopg2
 from thoth.package_releases.clean import MAX_NAME_LENGTH, clean_text, version_too_long
 from thoth.package_releases.release_events import new_release_events
 from thoth.package_releases.releases import missing_releases
-from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.store.connection import (
     Connection,
     ConnectionLost,
@@ -33,6 +32,7 @@ from thoth.package_releases.values import (
     IndexRow,
     Notifier,
     PageValidators,
+    ProjectPage,
     Release,
     ReleaseEvent,
 )

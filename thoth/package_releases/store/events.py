@@ -10,11 +10,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from thoth.package_releases.release_events import GraphView, Snapshot, detect
-from thoth.package_releases.sources.pages import ProjectPage
 from thoth.package_releases.store.connection import Cursor
 from thoth.package_releases.store.graph import KnowledgeGraph
 from thoth.package_releases.store.state import JobState
-from thoth.package_releases.values import IndexRow, ReleaseEvent
+from thoth.package_releases.values import IndexRow, ProjectPage, ReleaseEvent
 
 
 @dataclass(frozen=True)
