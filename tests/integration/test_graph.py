@@ -109,7 +109,8 @@ def test_record_inserts_missing_releases_once(store: Store, database_url: str) -
         ("flask", "2.0", INDEX),
     ]
     assert store.graph.known_names() == {"click", "flask"}
-    assert store.graph.known_versions(index.id, ["click"]) == {"click": {"7.0", "8.0", "8.1"}}
+    with store._conn.read_only() as cursor:  # the cursor-level read recording uses, on the store's connection
+        assert store.graph.known_versions_in(cursor, index.id, ["click"]) == {"click": {"7.0", "8.0", "8.1"}}
 
 
 def test_rows_inserted_meanwhile_by_another_writer_are_not_duplicated_nor_new(

@@ -129,13 +129,6 @@ class KnowledgeGraph:
             cursor.execute("SELECT DISTINCT package_name FROM python_package_version_entity")
             return {name for (name,) in cursor.fetchall()}
 
-    def known_versions(self, index_id: int | None, names: Sequence[str]) -> dict[str, set[str]]:
-        """Return, for the given names, the versions already recorded on an index."""
-        if index_id is None or not names:
-            return {}
-        with self._conn.read_only() as cursor:
-            return self.known_versions_in(cursor, index_id, names)
-
     # -- cursor-level steps of recording a chunk (the caller owns the transaction) ----------------------------
 
     def known_versions_in(self, cursor: Cursor, index_id: int | None, names: Sequence[str]) -> dict[str, set[str]]:
