@@ -18,7 +18,7 @@ from functools import partial
 from thoth.package_releases.phases.context import RunContext
 from thoth.package_releases.phases.ports import FetchStatus, ListingResult
 from thoth.package_releases.report import IndexReport
-from thoth.package_releases.values import IndexRow, ListingState, PageValidators
+from thoth.package_releases.values import IndexRow, ListingState
 
 _LOGGER = logging.getLogger("thoth.package_releases.job")
 
@@ -271,7 +271,7 @@ class ScanPlanner:
                 elif serial_listed is not None and serial_listed < serial:
                     selection.backwards = f"{name} listed at {serial_listed}, stored at {serial}"
                     return selection
-                elif serial_listed is not None and serial_listed <= serial if listed else name not in monitored:
+                elif unchanged(serial_listed, serial) if listed else name not in monitored:
                     selection.skipped += 1
                 else:
                     selection.chosen.append(name)
@@ -311,11 +311,6 @@ def _note_invalid_names(report: IndexReport, count: int, examples: Sequence[str]
     )
 
 
-def unchanged(listed_serial: int | None, validators: PageValidators | None) -> bool:
+def unchanged(listed_serial: int | None, stored_serial: int | None) -> bool:
     """Tell whether the listing's serial for a project shows no change since its page was last read."""
-    return (
-        listed_serial is not None
-        and validators is not None
-        and validators.serial is not None
-        and listed_serial <= validators.serial
-    )
+    return listed_serial is not None and stored_serial is not None and listed_serial <= stored_serial
